@@ -1,0 +1,44 @@
+# encore — `make help` lists the targets. `make demo` and `make test` set up whatever is missing first.
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.encore-setup
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test test-unit test-integration lint format bench clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Create .venv, install torch (CPU or CUDA) + encore, build the cached tiny model
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	@touch $(STAMP)
+
+demo: setup ## Run the main job on the embedded defaults (smoke recipe, simulated feedback)
+	$(BIN)/encore pipeline recipes/smoke/pipeline.yaml
+
+test: setup ## Run the unit tests, then the integration tests (Spark, training, MLflow)
+	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m integration
+
+test-unit: setup ## Only the fast unit tests
+	$(BIN)/pytest -q
+
+test-integration: setup ## Only the integration tests
+	$(BIN)/pytest -q -m integration
+
+lint: setup ## ruff check, ruff format --check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup ## Run the benchmarks in bench/ (slow; results go to docs/benchmarks.md)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean: ## Remove outputs, the local MLflow store and caches (not .venv)
+	rm -rf outputs mlruns .pytest_cache .mypy_cache .ruff_cache

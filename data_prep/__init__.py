@@ -1,0 +1,1 @@
+"""Spark jobs that turn logged playlist feedback into TRL-ready pairs, SFT and eval datasets."""

@@ -1,0 +1,252 @@
+"""The data_prep job: raw feedback logs in, validated logs + quarantine + pairs/sft/eval + manifest out.
+
+Run with ``spark-submit data_prep/job.py --responses … --interactions … --catalog … --out out/``
+(or ``python -m data_prep.job``). All reading and writing happens here; everything between is a
+``DataFrame -> DataFrame`` transform from the sibling modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from data_prep import schemas
+from data_prep.eval_set import build_eval
+from data_prep.manifest import check_accounting, fingerprint, input_entry, reason_counts
+from data_prep.pairs import build_pairs
+from data_prep.render import attach_tracks, render_responses
+from data_prep.rewards import response_rewards
+from data_prep.sft import best_per_prompt, build_sft
+from data_prep.splits import add_prompt_id, add_user_key, assign_split, redact_user_id
+from data_prep.validation import (
+    InputSchemaError,
+    missing_columns,
+    parse_lines,
+    quarantine_rows,
+    valid_rows,
+    validate_catalog,
+    validate_intents,
+    validate_interactions,
+    validate_responses,
+)
+
+
+def _is_parquet(path: str) -> bool:
+    p = Path(path)
+    return p.suffix == ".parquet" or (p.is_dir() and any(p.rglob("*.parquet")))
+
+
+def read_lines(spark: SparkSession, name: str, path: str) -> DataFrame:
+    """Read one input as ``file, raw`` (one JSON object per row), after checking its columns.
+
+    JSON Lines are read as text so that bad lines survive to be quarantined; Parquet rows are
+    turned into the same JSON text, so both formats go through one validation path.
+
+    Raises:
+        InputSchemaError: The input cannot be read, or a file lacks a required column.
+    """
+    try:
+        if _is_parquet(path):
+            frame = spark.read.parquet(path)
+            record = F.to_json(F.struct(*frame.columns), {"ignoreNullFields": "false"})
+            lines = frame.select(F.col("_metadata.file_path").alias("file"), record.alias("raw"))
+        else:
+            text = spark.read.text(path)
+            lines = text.select(F.col("_metadata.file_path").alias("file"), F.col("value").alias("raw"))
+            lines = lines.where(F.trim("raw") != "")  # blank lines are not rows
+        missing = missing_columns(lines, schemas.REQUIRED[name])
+    except InputSchemaError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputSchemaError(f"{name}: cannot read {path}: {first}") from exc
+    if missing:
+        detail = "; ".join(f"{file} has no column '{col}'" for file, col in missing)
+        raise InputSchemaError(f"{name}: {detail}")
+    return lines
+
+
+def _write(frames: dict[str, DataFrame], root: Path) -> None:
+    for name, frame in frames.items():
+        frame.write.mode("error").parquet(str(root / name))
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move the finished output into place; a crash before this leaves only a hidden temp dir."""
+    if out.exists():
+        if any(out.iterdir()) and not (out / "manifest.json").exists():
+            raise FileExistsError(f"{out} exists and is not a data_prep output; refusing to replace it")
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
+
+
+def run(
+    spark: SparkSession,
+    *,
+    responses: str,
+    interactions: str,
+    catalog: str,
+    intents: str | None,
+    out: str,
+    eval_fraction: float = 0.2,
+    min_margin: float = 0.3,
+    sft_min_reward: float = 0.3,
+    max_pairs_per_prompt: int = 4,
+    early_skip: float = 0.25,
+    max_request_chars: int = 500,
+    hash_key: str,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Validate the logs, score responses, build pairs/sft/eval and write them with a manifest.
+
+    Returns:
+        The manifest, as written to ``<out>/manifest.json``.
+
+    Raises:
+        InputSchemaError: An input is unreadable or lacks a required column.
+        RowAccountingError: Some input's rows do not add up (a bug, never silently ignored).
+    """
+    paths = {"catalog": catalog, "responses": responses, "interactions": interactions}
+    if intents is not None:
+        paths["intents"] = intents
+    lines = {name: read_lines(spark, name, path) for name, path in paths.items()}
+    parsed = {
+        name: parse_lines(lines[name], schemas.INPUT_SCHEMAS[name], schemas.REQUIRED[name]) for name in paths
+    }
+
+    checked: dict[str, DataFrame] = {"catalog": validate_catalog(parsed["catalog"]).cache()}
+    catalog_ok = valid_rows(checked["catalog"], schemas.CATALOG)
+    checked["responses"] = redact_user_id(
+        validate_responses(parsed["responses"], catalog_ok, max_request_chars=max_request_chars), hash_key
+    ).cache()
+    responses_ok = add_user_key(valid_rows(checked["responses"], schemas.RESPONSES), hash_key)
+    checked["interactions"] = validate_interactions(parsed["interactions"], responses_ok, catalog_ok).cache()
+    interactions_ok = valid_rows(checked["interactions"], schemas.INTERACTIONS)
+    intents_ok = None
+    if intents is not None:
+        checked["intents"] = validate_intents(parsed["intents"], responses_ok).cache()
+        intents_ok = valid_rows(checked["intents"], schemas.INTENTS)
+
+    rewards = response_rewards(responses_ok, interactions_ok, early_skip=early_skip)
+    keyed = assign_split(add_prompt_id(responses_ok, hash_key), eval_fraction)
+    scored = render_responses(attach_tracks(keyed.join(rewards, "response_id"), catalog_ok)).cache()
+    best = best_per_prompt(scored)
+    quarantine = quarantine_rows(checked["catalog"], "catalog")
+    for name in list(paths)[1:]:
+        quarantine = quarantine.unionByName(quarantine_rows(checked[name], name))
+
+    frames = {
+        "validated/responses": responses_ok.select(*schemas.VALIDATED_RESPONSES.fieldNames()),
+        "validated/interactions": interactions_ok,
+        "validated/catalog": catalog_ok,
+        "quarantine": quarantine,
+        "pairs": build_pairs(
+            scored, min_margin=min_margin, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed
+        ),
+        "sft": build_sft(best, sft_min_reward=sft_min_reward),
+        "eval": build_eval(best, scored, intents_ok),
+    }
+    out_dir = Path(out).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        _write(frames, tmp)
+        inputs = {}
+        for name, path in paths.items():
+            by_reason = reason_counts(checked[name])
+            rows_out = checked[name].where(F.col("reason").isNull()).count()
+            inputs[name] = input_entry(path, lines[name].count(), rows_out, by_reason)
+        check_accounting(inputs)
+        # Fingerprint what is on disk, which is also cheaper than recomputing the frames.
+        written = {name: spark.read.parquet(str(tmp / name)) for name in frames}
+        outputs = {
+            name: {"path": str(out_dir / name), "rows": frame.count(), "fingerprint": fingerprint(frame)}
+            for name, frame in written.items()
+        }
+        strategies = written["pairs"].groupBy("strategy").count().collect()
+        manifest = {
+            "inputs": inputs,
+            "outputs": outputs,
+            "config": {
+                "eval_fraction": eval_fraction,
+                "min_margin": min_margin,
+                "sft_min_reward": sft_min_reward,
+                "max_pairs_per_prompt": max_pairs_per_prompt,
+                "early_skip": early_skip,
+                "max_request_chars": max_request_chars,
+                "seed": seed,
+            },
+            "strategy_counts": {row["strategy"]: int(row["count"]) for row in sorted(strategies)},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _publish(tmp, out_dir)
+    finally:
+        for frame in [*checked.values(), scored]:
+            frame.unpersist()
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry for ``spark-submit data_prep/job.py``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--responses", required=True)
+    parser.add_argument("--interactions", required=True)
+    parser.add_argument("--catalog", required=True)
+    parser.add_argument("--intents", default=None)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--eval-fraction", type=float, default=0.2)
+    parser.add_argument("--min-margin", type=float, default=0.3)
+    parser.add_argument("--sft-min-reward", type=float, default=0.3)
+    parser.add_argument("--max-pairs-per-prompt", type=int, default=4)
+    parser.add_argument("--early-skip", type=float, default=0.25)
+    parser.add_argument("--max-request-chars", type=int, default=500)
+    parser.add_argument(
+        "--hash-key", default=os.environ.get("ENCORE_HASH_KEY"), help="default: $ENCORE_HASH_KEY"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--master", default=None, help="Spark master; default: spark-submit's, else local[*]")
+    args = parser.parse_args(argv)
+    if not args.hash_key:
+        parser.error("a hash key is required: --hash-key or ENCORE_HASH_KEY")
+
+    from data_prep.session import get_spark
+
+    spark = get_spark(args.master)
+    manifest = run(
+        spark,
+        responses=args.responses,
+        interactions=args.interactions,
+        catalog=args.catalog,
+        intents=args.intents,
+        out=args.out,
+        eval_fraction=args.eval_fraction,
+        min_margin=args.min_margin,
+        sft_min_reward=args.sft_min_reward,
+        max_pairs_per_prompt=args.max_pairs_per_prompt,
+        early_skip=args.early_skip,
+        max_request_chars=args.max_request_chars,
+        hash_key=args.hash_key,
+        seed=args.seed,
+    )
+    counts = {name: entry["rows"] for name, entry in manifest["outputs"].items()}
+    print(json.dumps({"out": args.out, "rows": counts}, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evaluation of playlist generators: batched generation, catalog grounding, one task per file, reports."""

@@ -1,0 +1,144 @@
+"""Score generated playlists on every eval task and aggregate the results into flat metrics.
+
+Metric names (macro averages over requests, each in [0, 1] unless a count)::
+
+    n_requests, mean_length                          counts
+    format_valid, format_parses, format_duplicates   tasks/format_validity.py
+    grounded, fully_grounded, in_candidates          tasks/grounding.py (in_candidates over rows with candidates)
+    fulfillment, fulfillment/<constraint>,           tasks/fulfillment.py, over rows with an intent; a
+    fulfillment/category/<category>                  constraint or category over the rows it applies to
+    n_fulfillment, n_no_intent                       rows scored for fulfilment, rows without an intent
+
+A metric that applies to no row (``in_candidates`` in open generation, fulfilment without intents) is left out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from encore.prompts import ParsedPlaylist, catalog_key_index
+from evaluation.playlist import catalog_records, catalog_tracks, ground_completion
+from evaluation.tasks.format_validity import format_scores
+from evaluation.tasks.fulfillment import constraint_scores, fulfillment, parse_intent
+from evaluation.tasks.grounding import grounding_scores
+
+
+@dataclass
+class EvalResult:
+    """Aggregate metrics (flat, stable names) and the scored rows, one dict per request."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    per_row: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def score_row(
+    completion: str,
+    row: Mapping[str, Any],
+    tracks: Mapping[str, Any],
+    records: Mapping[str, Mapping[str, Any]],
+    catalog_index: dict[tuple[str, str], str],
+) -> dict[str, Any]:
+    """Score one completion against its eval row on every task.
+
+    Args:
+        completion: the generated answer.
+        row: the eval row (``prompt_id, request, candidates, intent`` are read).
+        tracks: the catalog from ``catalog_tracks``.
+        records: the catalog rows from ``catalog_records``.
+        catalog_index: from ``catalog_key_index``.
+
+    Returns:
+        A flat dict: the request, the completion, the resolved ``track_ids`` and ``grounded`` flags per
+        parsed line, the format and grounding scores, the ``category`` and the fulfilment scores
+        (``fulfillment`` and ``fulfillment/<constraint>``; None without an intent).
+    """
+    candidate_ids = [str(c) for c in (row.get("candidates") if row.get("candidates") is not None else [])]
+    playlist = ground_completion(completion, candidate_ids, dict(tracks), catalog_index)
+    intent = None if _is_missing(row.get("intent")) else parse_intent(row["intent"])
+    scored: dict[str, Any] = {
+        "prompt_id": row.get("prompt_id"),
+        "request": row.get("request"),
+        "completion": completion,
+        "lines": [f"{line.artist} - {line.title}" for line in playlist.lines],
+        "track_ids": playlist.track_ids,
+        "grounded_lines": playlist.grounded,
+        "n_lines": len(playlist.lines),
+        **format_scores(ParsedPlaylist(playlist.lines, playlist.bad_lines)),
+        **grounding_scores(playlist.track_ids, len(playlist.bad_lines), candidate_ids),
+        "has_intent": intent is not None,
+        "category": intent.get("category") if intent else None,
+        "fulfillment": None,
+    }
+    if intent is not None:
+        constraints = constraint_scores(
+            [records.get(tid) if tid else None for tid in playlist.track_ids], intent
+        )
+        scored["fulfillment"] = fulfillment(constraints)
+        scored.update({f"fulfillment/{name}": value for name, value in constraints.items()})
+    return scored
+
+
+def aggregate(per_row: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Macro averages over scored rows (see the module docstring for the names)."""
+    metrics: dict[str, float] = {"n_requests": float(len(per_row))}
+    if not per_row:
+        return metrics
+    metrics["mean_length"] = _mean([r["n_lines"] for r in per_row])
+    for name in ("format_valid", "format_parses", "format_duplicates", "grounded", "fully_grounded"):
+        metrics[name] = _mean([r[name] for r in per_row])
+    in_candidates = [r["in_candidates"] for r in per_row if r["in_candidates"] is not None]
+    if in_candidates:
+        metrics["in_candidates"] = _mean(in_candidates)
+
+    scored = [r for r in per_row if r["fulfillment"] is not None]
+    metrics["n_fulfillment"] = float(len(scored))
+    metrics["n_no_intent"] = float(sum(not r["has_intent"] for r in per_row))
+    if scored:
+        metrics["fulfillment"] = _mean([r["fulfillment"] for r in scored])
+    by_key: dict[str, list[float]] = defaultdict(list)
+    for r in scored:
+        for key, value in r.items():
+            if key.startswith("fulfillment/"):
+                by_key[key].append(value)
+        if r["category"] is not None:
+            by_key[f"fulfillment/category/{r['category']}"].append(r["fulfillment"])
+    metrics.update({key: _mean(values) for key, values in sorted(by_key.items())})
+    return metrics
+
+
+def score_playlists(
+    completions: Sequence[str], rows: Sequence[Mapping[str, Any]], catalog_df: pd.DataFrame
+) -> EvalResult:
+    """Score completions against their eval rows and aggregate the metrics.
+
+    Args:
+        completions: one generated answer per row, in the same order.
+        rows: eval rows (``prompt_id, request, candidates, intent``; see docs/architecture.md).
+        catalog_df: the catalog (``track_id, artist, title, genre, subgenre, year, energy, valence, ...``).
+
+    Returns:
+        The aggregate metrics and the per-request scores.
+
+    Raises:
+        ValueError: the numbers of completions and rows differ.
+    """
+    if len(completions) != len(rows):
+        raise ValueError(f"{len(completions)} completions for {len(rows)} rows")
+    tracks = catalog_tracks(catalog_df)
+    records = catalog_records(catalog_df)
+    index = catalog_key_index(list(tracks.values()))
+    per_row = [score_row(c, r, tracks, records, index) for c, r in zip(completions, rows, strict=True)]
+    return EvalResult(metrics=aggregate(per_row), per_row=per_row)

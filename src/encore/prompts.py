@@ -1,0 +1,156 @@
+"""Prompt rendering and playlist parsing: the one format shared by data_prep, training, eval and the registry.
+
+A prompt carries the request, the earlier requests of the conversation and a numbered list of
+candidate tracks; the answer is one chosen track a line, ``c7 | Artist - Title``, best first.
+
+Example::
+
+    >>> tracks = [Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2)]
+    >>> msgs = render_prompt("mellow folk", [], tracks)
+    >>> render_playlist([tracks[0]], tracks)
+    'c1 | Nick Drake - Pink Moon'
+    >>> parse_playlist("c1 | Nick Drake - Pink Moon").tracks[0].cid
+    'c1'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+SYSTEM_PROMPT = (
+    "You are encore, a playlist generator. Pick the candidate tracks that best fulfil the request. "
+    "Answer with one track per line as `id | artist - title`, best first, and nothing else."
+)
+
+_LINE = re.compile(r"^\s*(?P<cid>c\d+)\s*\|\s*(?P<artist>.+?)\s+-\s+(?P<title>.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Track:
+    """The few catalog attributes a prompt shows for one candidate."""
+
+    track_id: str
+    artist: str
+    title: str
+    genre: str = ""
+    year: int | None = None
+    energy: float | None = None
+
+
+@dataclass(frozen=True)
+class ParsedTrack:
+    """One answer line: the candidate id the model wrote, and the artist and title it claimed."""
+
+    cid: str
+    artist: str
+    title: str
+
+
+@dataclass
+class ParsedPlaylist:
+    """A parsed answer. ``valid`` is true when there is at least one line and every line parses."""
+
+    tracks: list[ParsedTrack] = field(default_factory=list)
+    bad_lines: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.tracks) and not self.bad_lines
+
+
+def candidate_id(index: int) -> str:
+    """Short id of the candidate at 0-based ``index`` (``c1``, ``c2``, …)."""
+    return f"c{index + 1}"
+
+
+def _describe(track: Track) -> str:
+    attrs = [a for a in (track.genre, str(track.year) if track.year else "") if a]
+    if track.energy is not None:
+        attrs.append(f"energy {track.energy:.1f}")
+    return ", ".join(attrs)
+
+
+def render_candidates(candidates: Sequence[Track]) -> str:
+    """Render the candidate list, one ``id | artist - title | attributes`` line each."""
+    return "\n".join(
+        f"{candidate_id(i)} | {t.artist} - {t.title} | {_describe(t)}" for i, t in enumerate(candidates)
+    )
+
+
+def render_user_message(request: str, history: Sequence[str], candidates: Sequence[Track]) -> str:
+    """The user turn: request, earlier requests of the session (oldest first), candidates."""
+    parts = [f"Request: {request}"]
+    if history:
+        parts.append("Earlier requests in this conversation:\n" + "\n".join(f"- {h}" for h in history))
+    if candidates:
+        parts.append("Candidates:\n" + render_candidates(candidates))
+    else:
+        parts.append("No candidate list: answer with real tracks as `c0 | artist - title`.")
+    return "\n\n".join(parts)
+
+
+def render_prompt(request: str, history: Sequence[str], candidates: Sequence[Track]) -> list[dict[str, str]]:
+    """Conversational prompt (system + user messages) in TRL's format."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": render_user_message(request, history, candidates)},
+    ]
+
+
+def render_playlist(chosen: Sequence[Track], candidates: Sequence[Track]) -> str:
+    """The assistant answer for ``chosen`` tracks, each named by its id among ``candidates``.
+
+    Tracks that are not among the candidates (open generation) get the id ``c0``.
+    """
+    index = {t.track_id: i for i, t in enumerate(candidates)}
+    lines = []
+    for t in chosen:
+        cid = candidate_id(index[t.track_id]) if t.track_id in index else "c0"
+        lines.append(f"{cid} | {t.artist} - {t.title}")
+    return "\n".join(lines)
+
+
+def parse_playlist(text: str) -> ParsedPlaylist:
+    """Parse an answer into tracks; lines that do not match the format are kept as ``bad_lines``."""
+    parsed = ParsedPlaylist()
+    for raw in text.strip().splitlines():
+        if not raw.strip():
+            continue
+        m = _LINE.match(raw)
+        if m:
+            parsed.tracks.append(ParsedTrack(m["cid"], m["artist"], m["title"]))
+        else:
+            parsed.bad_lines.append(raw)
+    return parsed
+
+
+def normalise(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive form of an artist or title, for matching."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def resolve(
+    parsed: ParsedTrack, candidates: Sequence[Track], catalog_index: dict[tuple[str, str], str] | None = None
+) -> str | None:
+    """The catalog track id an answer line refers to, or None when it is not grounded.
+
+    A line is grounded by its candidate id when the id exists and the artist matches that
+    candidate; otherwise by an exact normalised (artist, title) match in ``catalog_index``
+    (built by :func:`catalog_key_index`).
+    """
+    if parsed.cid != "c0":
+        i = int(parsed.cid[1:]) - 1
+        if 0 <= i < len(candidates) and normalise(candidates[i].artist) == normalise(parsed.artist):
+            return candidates[i].track_id
+    if catalog_index is not None:
+        return catalog_index.get((normalise(parsed.artist), normalise(parsed.title)))
+    return None
+
+
+def catalog_key_index(tracks: Sequence[Track]) -> dict[tuple[str, str], str]:
+    """Map normalised (artist, title) to track id, for grounding lines outside the candidates."""
+    return {(normalise(t.artist), normalise(t.title)): t.track_id for t in tracks}

@@ -1,0 +1,151 @@
+"""Register stage: merge the adapters, log the pyfunc (as code), register it with an alias, prove the round trip."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Array, ColSpec, Schema
+
+import encore
+import evaluation
+from encore import pyfunc_model
+from encore.config import Recipe
+from encore.inference import PlaylistGenerator
+from encore.tracking import git_commit, stage_run
+from encore.train.lora import load_policy
+
+SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [
+            ColSpec("string", "request"),
+            ColSpec(Array("string"), "history", required=False),
+            ColSpec(Array("string"), "candidates", required=False),
+        ]
+    ),
+    outputs=Schema(
+        [
+            ColSpec("string", "request"),
+            ColSpec(Array("string"), "track_ids"),
+            ColSpec(Array("string"), "artists"),
+            ColSpec(Array("string"), "titles"),
+            ColSpec(Array("boolean"), "grounded"),
+            ColSpec("string", "completion"),
+        ]
+    ),
+)
+
+_LOAD_AND_PREDICT = """
+import json, sys, mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+out = model.predict(pd.read_json(sys.argv[2], orient="records"))
+print(json.dumps(out[["track_ids", "completion"]].to_dict("records")))
+"""
+
+
+def data_fingerprint(manifest: dict) -> str:
+    """One hash over the fingerprints of the prepared outputs the model was trained and evaluated on."""
+    parts = {name: entry["fingerprint"] for name, entry in sorted(manifest["outputs"].items())}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def requirements() -> list[str]:
+    """Pinned requirements of the pyfunc, so MLflow need not import torchvision & co. to infer them."""
+    from importlib.metadata import version
+
+    return [
+        f"{p}=={version(p)}" for p in ("mlflow", "torch", "transformers", "pandas", "pyarrow", "safetensors")
+    ]
+
+
+def roundtrip(model_uri: str, requests: pd.DataFrame, workdir: Path) -> list[dict]:
+    """Load `model_uri` with plain `mlflow.pyfunc.load_model` in a fresh Python process and predict."""
+    path = workdir / "roundtrip_requests.json"
+    requests.to_json(path, orient="records")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_PREDICT, model_uri, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"loading {model_uri} in a fresh process failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, str]:
+    """Register the final policy under `register.name` with alias `register.alias`; returns (name, version)."""
+    prepared = recipe.out / "prepared"
+    workdir = recipe.out / "register"
+    stages = ["sft", "dpo"] if recipe.dpo.enabled else ["sft"]
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    with stage_run(recipe, "register") as run:
+        model, tokenizer = load_policy(
+            recipe.base_model,
+            [recipe.out / s / "adapter" for s in stages],
+            merge_last=True,
+            trust_remote_code=recipe.trust_remote_code,
+        )
+        model.save_pretrained(str(workdir / "model"), safe_serialization=True)
+        tokenizer.save_pretrained(str(workdir / "model"))
+        catalog = pd.read_parquet(prepared / "validated" / "catalog")
+        catalog.to_parquet(workdir / "catalog.parquet", index=False)
+
+        sample = pd.read_parquet(prepared / "eval").sort_values("prompt_id").head(4)
+        requests = sample[["request", "history", "candidates"]].copy()
+        requests.loc[requests.index[-1], "candidates"] = None  # one request exercises retrieval
+        config = {
+            "retrieval_k": recipe.registry.retrieval_k,
+            "max_new_tokens": recipe.registry.max_new_tokens,
+        }
+        generator = PlaylistGenerator(model, tokenizer, catalog, **config)
+        expected = generator.generate(requests.to_dict("records"))
+
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=Path(pyfunc_model.__file__),
+            artifacts={"model": str(workdir / "model"), "catalog": str(workdir / "catalog.parquet")},
+            model_config=config,
+            signature=SIGNATURE,
+            input_example=requests.head(1),
+            pip_requirements=requirements(),
+            code_paths=[str(Path(encore.__file__).parent), str(Path(evaluation.__file__).parent)],
+        )
+        name, alias = recipe.registry.name, recipe.registry.alias
+        version = mlflow.register_model(info.model_uri, name).version
+        client = MlflowClient()
+        tags = {
+            "base_model": recipe.base_model,
+            "recipe": recipe.name,
+            "stages": "+".join(stages),
+            "data_fingerprint": data_fingerprint(manifest),
+            "git_commit": git_commit(),
+            "run_id": run.info.run_id,
+            **{f"metric.{k}": f"{v:.6g}" for k, v in (metrics or {}).items()},
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        client.set_registered_model_alias(name, alias, version)
+
+        loaded = roundtrip(f"models:/{name}@{alias}", requests, workdir)
+        match = [
+            a["track_ids"] == b["track_ids"] and a["completion"] == b["completion"]
+            for a, b in zip(expected, loaded, strict=True)
+        ]
+        mlflow.log_metric("register/roundtrip_match", sum(match) / len(match))
+        mlflow.log_dict({"expected": expected, "loaded": loaded}, "roundtrip.json")
+        if not all(match):
+            raise RuntimeError(
+                f"models:/{name}@{alias} answers differently after loading: see roundtrip.json"
+            )
+    return name, str(version)

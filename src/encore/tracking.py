@@ -1,0 +1,110 @@
+"""MLflow plumbing for the stage entry points: store setup, parent/child runs, recipe params, metrics callback.
+
+Library code never logs; the stages call these helpers. Runs are opened with `mlflow.start_run`
+as a context manager, which marks a run FAILED when the stage raises, so no run is left RUNNING.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from transformers import TrainerCallback
+
+from encore.config import Recipe, flat_params
+
+# MLflow keeps params up to 6,000 characters; longer values go into the resolved recipe artifact.
+_MAX_PARAM = 500
+
+
+def setup(recipe: Recipe) -> str:
+    """Point MLflow at the recipe's store (the environment's `MLFLOW_TRACKING_URI` wins) and experiment."""
+    uri = recipe.tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment(recipe.experiment)
+    return uri
+
+
+def git_commit() -> str:
+    """The commit of the working tree encore runs from (with `-dirty` when it has changes), or `unknown`."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def log_recipe(recipe: Recipe) -> None:
+    """The resolved recipe: short values as params, the whole of it as `recipe.json`; lineage tags."""
+    params = flat_params(recipe)
+    mlflow.log_params({k: v for k, v in params.items() if len(v) <= _MAX_PARAM})
+    mlflow.log_dict(
+        recipe.model_dump(mode="json", by_alias=True, exclude={"prep": {"hash_key"}}), "recipe.json"
+    )
+    mlflow.set_tags({"encore.git_commit": git_commit(), "encore.base_model": recipe.base_model})
+
+
+@contextmanager
+def stage_run(recipe: Recipe, stage: str) -> Iterator[mlflow.ActiveRun]:
+    """A child run of the active pipeline run, or a top-level run when a stage is launched alone."""
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(run_name=stage, nested=nested) as run:
+        mlflow.set_tag("encore.stage", stage)
+        if not nested:
+            log_recipe(recipe)
+        yield run
+
+
+def log_manifest_metrics(manifest: dict[str, Any]) -> None:
+    """Counts from a data_prep manifest as `prep/…` metrics."""
+    metrics: dict[str, float] = {}
+    for name, entry in manifest.get("inputs", {}).items():
+        for key in ("rows_in", "rows_out", "rows_quarantined"):
+            metrics[f"prep/{name}/{key}"] = float(entry[key])
+        for reason, count in entry.get("quarantined_by_reason", {}).items():
+            metrics[f"prep/{name}/quarantined/{reason.replace(':', '.')}"] = float(count)
+    for name, entry in manifest.get("outputs", {}).items():
+        metrics[f"prep/{name}/rows"] = float(entry["rows"])
+    for strategy, count in manifest.get("strategy_counts", {}).items():
+        metrics[f"prep/pairs/strategy/{strategy}"] = float(count)
+    mlflow.log_metrics(metrics)
+
+
+class MlflowMetricsCallback(TrainerCallback):
+    """Trainer logs as MLflow metrics with stable names: `train/<key>` and `eval/<key>`.
+
+    Only the main process logs (the trainer's `is_world_process_zero`).
+    """
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+        if not state.is_world_process_zero or not logs:
+            return
+        metrics = {}
+        for key, value in logs.items():
+            if not isinstance(value, int | float):
+                continue
+            name = f"eval/{key.removeprefix('eval_')}" if key.startswith("eval_") else f"train/{key}"
+            metrics[name] = float(value)
+        mlflow.log_metrics(metrics, step=state.global_step)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))

@@ -1,0 +1,1 @@
+"""Training helpers shared by the SFT and DPO stages: LoRA configs, datasets, policy assembly."""

@@ -1,0 +1,48 @@
+"""Reading data_prep's Parquet outputs as TRL datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets import Dataset, load_dataset
+
+
+def read_split(path: Path, split: str = "train", limit: int | None = None) -> Dataset:
+    """Rows of a prepared Parquet directory whose `split` column equals `split`."""
+    files = sorted(str(p) for p in Path(path).glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{path}: no Parquet files (did the prep stage run?)")
+    data = load_dataset("parquet", data_files=files, split="train")
+    data = data.filter(lambda row: row["split"] == split)
+    if limit is not None:
+        data = data.select(range(min(limit, len(data))))
+    return data
+
+
+def sft_as_prompt_completion(data: Dataset) -> Dataset:
+    """`messages` → conversational `prompt` / `completion`, so TRL computes the loss on the answer only."""
+
+    def split_last(row: dict) -> dict:
+        return {"prompt": row["messages"][:-1], "completion": row["messages"][-1:]}
+
+    return data.map(split_last, remove_columns=data.column_names)
+
+
+def pairs_for_dpo(data: Dataset) -> Dataset:
+    """Keep only TRL's conversational preference columns (`prompt`, `chosen`, `rejected`).
+
+    data_prep stores `chosen`/`rejected` as one assistant message each; TRL expects a list of messages.
+    """
+
+    def as_lists(row: dict) -> dict:
+        return {
+            "prompt": row["prompt"],
+            "chosen": _as_messages(row["chosen"]),
+            "rejected": _as_messages(row["rejected"]),
+        }
+
+    return data.map(as_lists, remove_columns=data.column_names)
+
+
+def _as_messages(value: dict | list) -> list:
+    return value if isinstance(value, list) else [value]
