@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from data_prep import schemas
 from data_prep.eval_set import build_eval
-from data_prep.manifest import check_accounting, fingerprint, input_entry, reason_counts
+from data_prep.manifest import check_accounting, input_entry, output_entry, reason_counts
 from data_prep.pairs import build_pairs
 from data_prep.render import attach_tracks, render_responses
 from data_prep.rewards import response_rewards
@@ -127,26 +127,38 @@ def run(
         name: parse_lines(lines[name], schemas.INPUT_SCHEMAS[name], schemas.REQUIRED[name]) for name in paths
     }
 
-    checked: dict[str, DataFrame] = {"catalog": validate_catalog(parsed["catalog"]).cache()}
+    checked: dict[str, DataFrame] = {"catalog": validate_catalog(parsed["catalog"]).localCheckpoint()}
     catalog_ok = valid_rows(checked["catalog"], schemas.CATALOG)
+    print('T', 'catalog_ok = valid_rows(checke', round(__import__('time').time()%1000,1), flush=True)
     checked["responses"] = redact_user_id(
         validate_responses(parsed["responses"], catalog_ok, max_request_chars=max_request_chars), hash_key
-    ).cache()
+    ).localCheckpoint()
     responses_ok = add_user_key(valid_rows(checked["responses"], schemas.RESPONSES), hash_key)
-    checked["interactions"] = validate_interactions(parsed["interactions"], responses_ok, catalog_ok).cache()
+    print('T', 'responses_ok = add_user_key(va', round(__import__('time').time()%1000,1), flush=True)
+    checked["interactions"] = validate_interactions(parsed["interactions"], responses_ok, catalog_ok).localCheckpoint()
+    print('T', 'checked["interactions"] = vali', round(__import__('time').time()%1000,1), flush=True)
     interactions_ok = valid_rows(checked["interactions"], schemas.INTERACTIONS)
+    print('T', 'interactions_ok = valid_rows(c', round(__import__('time').time()%1000,1), flush=True)
     intents_ok = None
     if intents is not None:
-        checked["intents"] = validate_intents(parsed["intents"], responses_ok).cache()
+        checked["intents"] = validate_intents(parsed["intents"], responses_ok).localCheckpoint()
+        print('T', 'checked["intents"] = validate_', round(__import__('time').time()%1000,1), flush=True)
         intents_ok = valid_rows(checked["intents"], schemas.INTENTS)
+        print('T', 'intents_ok = valid_rows(checke', round(__import__('time').time()%1000,1), flush=True)
 
     rewards = response_rewards(responses_ok, interactions_ok, early_skip=early_skip)
+    print('T', 'rewards = response_rewards(res', round(__import__('time').time()%1000,1), flush=True)
     keyed = assign_split(add_prompt_id(responses_ok, hash_key), eval_fraction)
-    scored = render_responses(attach_tracks(keyed.join(rewards, "response_id"), catalog_ok)).cache()
+    print('T', 'keyed = assign_split(add_promp', round(__import__('time').time()%1000,1), flush=True)
+    scored = render_responses(attach_tracks(keyed.join(rewards, "response_id"), catalog_ok)).localCheckpoint()
+    print('T', 'scored = render_responses(atta', round(__import__('time').time()%1000,1), flush=True)
     best = best_per_prompt(scored)
+    print('T', 'best = best_per_prompt(scored)', round(__import__('time').time()%1000,1), flush=True)
     quarantine = quarantine_rows(checked["catalog"], "catalog")
+    print('T', 'quarantine = quarantine_rows(c', round(__import__('time').time()%1000,1), flush=True)
     for name in list(paths)[1:]:
         quarantine = quarantine.unionByName(quarantine_rows(checked[name], name))
+        print('T', 'quarantine = quarantine.unionB', round(__import__('time').time()%1000,1), flush=True)
 
     frames = {
         "validated/responses": responses_ok.select(*schemas.VALIDATED_RESPONSES.fieldNames()),
@@ -160,23 +172,23 @@ def run(
         "eval": build_eval(best, scored, intents_ok),
     }
     out_dir = Path(out).resolve()
+    print('T', 'out_dir = Path(out).resolve()', round(__import__('time').time()%1000,1), flush=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    print('T', 'out_dir.parent.mkdir(parents=T', round(__import__('time').time()%1000,1), flush=True)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
+    print('T', 'tmp = out_dir.with_name(f".{ou', round(__import__('time').time()%1000,1), flush=True)
     try:
         _write(frames, tmp)
         inputs = {}
         for name, path in paths.items():
-            by_reason = reason_counts(checked[name])
-            rows_out = checked[name].where(F.col("reason").isNull()).count()
+            rows_out, by_reason = reason_counts(checked[name])
             inputs[name] = input_entry(path, lines[name].count(), rows_out, by_reason)
         check_accounting(inputs)
         # Fingerprint what is on disk, which is also cheaper than recomputing the frames.
         written = {name: spark.read.parquet(str(tmp / name)) for name in frames}
-        outputs = {
-            name: {"path": str(out_dir / name), "rows": frame.count(), "fingerprint": fingerprint(frame)}
-            for name, frame in written.items()
-        }
+        outputs = {name: output_entry(frame, str(out_dir / name)) for name, frame in written.items()}
         strategies = written["pairs"].groupBy("strategy").count().collect()
+        print('T', 'strategies = written["pairs"].', round(__import__('time').time()%1000,1), flush=True)
         manifest = {
             "inputs": inputs,
             "outputs": outputs,

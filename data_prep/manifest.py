@@ -13,28 +13,31 @@ class RowAccountingError(RuntimeError):
     """Rows were lost or invented: rows_in != rows_out + rows_quarantined for some input."""
 
 
-def fingerprint(df: DataFrame) -> str:
-    """Order-independent content hash: row count and the sum of xxhash64 over all columns, in hex.
+def output_entry(df: DataFrame, path: str) -> dict[str, Any]:
+    """Manifest entry of one output: path, rows, and an order-independent content fingerprint.
+
+    The fingerprint is the row count and the sum of xxhash64 over all columns, in hex
+    (``<rows as 8 hex digits>-<sum mod 2**64 as 16 hex digits>``): equal frames give equal strings
+    whatever their partitioning or row order.
 
     Args:
-        df: Any frame without map columns.
-
-    Returns:
-        ``<rows as 8 hex digits>-<sum mod 2**64 as 16 hex digits>``; equal frames give equal strings
-        whatever their partitioning or row order.
+        df: The output as written (no map columns).
+        path: Where it was published.
     """
     row = df.select(
         F.count(F.lit(1)).alias("n"), F.sum(F.xxhash64(*df.columns).cast("decimal(38,0)")).alias("total")
     ).first()
     assert row is not None
-    total = int(row["total"] or 0) % 2**64
-    return f"{row['n']:08x}-{total:016x}"
+    rows, total = int(row["n"]), int(row["total"] or 0) % 2**64
+    return {"path": path, "rows": rows, "fingerprint": f"{rows:08x}-{total:016x}"}
 
 
-def reason_counts(checked: DataFrame) -> dict[str, int]:
-    """Rows per quarantine reason of a validated frame (``reason`` null rows excluded)."""
-    rows = checked.where(F.col("reason").isNotNull()).groupBy("reason").count().collect()
-    return {row["reason"]: int(row["count"]) for row in sorted(rows, key=lambda r: r["reason"])}
+def reason_counts(checked: DataFrame) -> tuple[int, dict[str, int]]:
+    """Valid rows and rows per quarantine reason of a validated frame, in one pass."""
+    rows = checked.groupBy("reason").count().collect()
+    valid = sum(int(r["count"]) for r in rows if r["reason"] is None)
+    by_reason = {r["reason"]: int(r["count"]) for r in rows if r["reason"] is not None}
+    return valid, dict(sorted(by_reason.items()))
 
 
 def input_entry(path: str, rows_in: int, rows_out: int, by_reason: Mapping[str, int]) -> dict[str, Any]:

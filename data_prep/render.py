@@ -17,13 +17,14 @@ def _tracks(rows: Sequence[Any] | None) -> list[Track]:
     return [Track(**row.asDict()) for row in rows or []]
 
 
+# No type hints on the UDFs: Spark would try to read them as pandas UDF hints.
 @F.udf(returnType=MESSAGES)
-def _prompt_udf(request: str, history: Sequence[str] | None, candidates: Sequence[Any] | None) -> list[dict]:
+def _prompt_udf(request, history, candidates):  # type: ignore[no-untyped-def]
     return render_prompt(request, list(history or []), _tracks(candidates))
 
 
 @F.udf(returnType=MESSAGES)
-def _answer_udf(playlist: Sequence[Any] | None, candidates: Sequence[Any] | None) -> list[dict]:
+def _answer_udf(playlist, candidates):  # type: ignore[no-untyped-def]
     return [{"role": "assistant", "content": render_playlist(_tracks(playlist), _tracks(candidates))}]
 
 

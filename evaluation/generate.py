@@ -30,17 +30,20 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
 def _generation_config(
     model: Any, tokenizer: Any, max_new_tokens: int, do_sample: bool, temperature: float
 ) -> GenerationConfig:
-    # A fresh config, so sampling defaults shipped with a model (top_p, top_k, temperature)
-    # never turn a greedy eval into a sampled one.
+    # generate() fills every unset field from the model's own generation config, so the decoding
+    # knobs are pinned: a shipped top_p or repetition penalty must not change what base, SFT and
+    # DPO models are compared on.
     eos = _eos_ids(model, tokenizer)
-    kwargs: dict[str, Any] = {"temperature": temperature, "top_k": 0, "top_p": 1.0} if do_sample else {}
     return GenerationConfig(
         max_new_tokens=max_new_tokens,
         do_sample=do_sample,
+        temperature=temperature if do_sample else 1.0,
+        top_k=0 if do_sample else 50,  # 0 disables top-k; 50 is the ignored greedy default (no warning)
+        top_p=1.0,
+        repetition_penalty=1.0,
         use_cache=True,
         eos_token_id=eos,
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0],
-        **kwargs,
     )
 
 

@@ -87,7 +87,7 @@ def plot_metrics(results: Mapping[str, EvalResult], path: str | Path) -> Path:
     ax.set_xticks([i + width * (len(results) - 1) / 2 for i in range(len(names))], names)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside the bars
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

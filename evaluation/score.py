@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from encore.prompts import ParsedPlaylist, catalog_key_index
+from encore.prompts import ParsedPlaylist, Track, catalog_key_index
 from evaluation.playlist import catalog_records, catalog_tracks, ground_completion
 from evaluation.tasks.format_validity import format_scores
 from evaluation.tasks.fulfillment import constraint_scores, fulfillment, parse_intent
@@ -47,7 +47,7 @@ def _is_missing(value: Any) -> bool:
 def score_row(
     completion: str,
     row: Mapping[str, Any],
-    tracks: Mapping[str, Any],
+    tracks: dict[str, Track],
     records: Mapping[str, Mapping[str, Any]],
     catalog_index: dict[tuple[str, str], str],
 ) -> dict[str, Any]:
@@ -61,12 +61,13 @@ def score_row(
         catalog_index: from ``catalog_key_index``.
 
     Returns:
-        A flat dict: the request, the completion, the resolved ``track_ids`` and ``grounded`` flags per
-        parsed line, the format and grounding scores, the ``category`` and the fulfilment scores
+        A flat dict: the request, the completion, the resolved ``track_ids`` and ``grounded_lines`` flags
+        per parsed line, the format and grounding scores, the ``category`` and the fulfilment scores
         (``fulfillment`` and ``fulfillment/<constraint>``; None without an intent).
     """
-    candidate_ids = [str(c) for c in (row.get("candidates") if row.get("candidates") is not None else [])]
-    playlist = ground_completion(completion, candidate_ids, dict(tracks), catalog_index)
+    candidates = row.get("candidates")
+    candidate_ids = [] if candidates is None else [str(c) for c in candidates]
+    playlist = ground_completion(completion, candidate_ids, tracks, catalog_index)
     intent = None if _is_missing(row.get("intent")) else parse_intent(row["intent"])
     scored: dict[str, Any] = {
         "prompt_id": row.get("prompt_id"),

@@ -21,7 +21,7 @@ def has_duplicates(parsed: ParsedPlaylist) -> bool:
     """Whether two parsed lines name the same track (same non-``c0`` id or same normalised artist and title)."""
     seen: set[tuple[str, ...]] = set()
     for line in parsed.tracks:
-        keys = [("title", normalise(line.artist), normalise(line.title))]
+        keys: list[tuple[str, ...]] = [("title", normalise(line.artist), normalise(line.title))]
         if line.cid != "c0":
             keys.append(("cid", line.cid))
         if any(k in seen for k in keys):

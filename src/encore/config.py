@@ -15,7 +15,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-
 _SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # no path separators, no leading `.` or `..`
 
 

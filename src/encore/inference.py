@@ -44,7 +44,7 @@ class PlaylistGenerator:
 
     def candidates_for(self, request: str, candidates: Sequence[str] | None) -> list[Track]:
         """The given candidate ids that are in the catalog, or retrieved ones when none are given."""
-        ids = list(candidates) if candidates is not None and len(candidates) else None
+        ids = _strings(candidates) or None
         if ids is None:
             ids = self.retriever.retrieve(request, k=self.retrieval_k)
         return [self.tracks[i] for i in ids if i in self.tracks]
@@ -53,7 +53,7 @@ class PlaylistGenerator:
         """One playlist per request dict (`request`, optional `history`, optional `candidates`)."""
         cands = [self.candidates_for(r["request"], r.get("candidates")) for r in requests]
         prompts = [
-            render_prompt(r["request"], list(r.get("history") or []), c)
+            render_prompt(r["request"], _strings(r.get("history")), c)
             for r, c in zip(requests, cands, strict=True)
         ]
         completions = generate_playlists(
@@ -84,3 +84,8 @@ class PlaylistGenerator:
             "grounded": grounded,
             "completion": completion,
         }
+
+
+def _strings(value: Any) -> list[str]:
+    """A list, numpy array (as Parquet gives) or None as a list of strings."""
+    return [] if value is None else [str(v) for v in value]

@@ -63,6 +63,10 @@ GENRE_ALIASES: dict[str, tuple[str, ...]] = {
     "metal": ("heavy metal",),
 }
 
+# Recall over precision: genre and named artists decide, mood and era only lean, so a candidate
+# list mixes fitting tracks with near misses and the model reading it still has to choose well.
+WEIGHTS = {"popularity": 1.0, "genre": 3.0, "subgenre": 2.0, "artist": 3.0, "mood": 0.35, "era": 0.5}
+
 NEGATIONS = ("no", "not", "without", "except", "avoid", "skip", "minus", "nothing by", "less of", "no more")
 ERA_OLDER = ("older", "old school", "classic", "vintage")
 ERA_NEWER = ("newer", "recent", "latest", "modern", "new")
@@ -77,8 +81,8 @@ def _alternation(phrases: Sequence[str]) -> str:
 
 
 def decade_range(decade: int) -> tuple[int, int]:
-    """The years of a decade, e.g. ``1990 -> (1990, 1999)``."""
-    return decade, decade + 9
+    """The years of a decade up to the catalog's last year, e.g. ``1990 -> (1990, 1999)``."""
+    return decade, min(decade + 9, LAST_YEAR)
 
 
 def shift_era(era: tuple[int, int] | None, direction: str) -> tuple[int, int] | None:
@@ -113,6 +117,22 @@ class Query:
     length: int | None = None
 
 
+@dataclass(frozen=True)
+class _Coded:
+    """A string column as integer codes, because membership tests on numpy strings are slow."""
+
+    codes: np.ndarray
+    index: dict[str, int]
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _Coded:
+        codes, uniques = pd.factorize(values)
+        return cls(codes, {str(u): i for i, u in enumerate(uniques)})
+
+    def isin(self, values: Sequence[str]) -> np.ndarray:
+        return np.isin(self.codes, [self.index[v] for v in values if v in self.index])
+
+
 class Retriever:
     """Scores every catalog track against a parsed request; fast enough to run per request at inference."""
 
@@ -126,6 +146,9 @@ class Retriever:
         self._valence = _column(catalog, "valence", np.nan)
         self._year = _column(catalog, "year", np.nan)
         self._prior = np.nan_to_num(_column(catalog, "popularity", 0.0)) / 100.0
+        self._artist_coded = _Coded.of(self._artist)
+        self._genre_coded = _Coded.of(self._genre)
+        self._subgenre_coded = _Coded.of(self._subgenre)
         self._id_rank = np.argsort(np.argsort(self.track_ids, kind="stable"), kind="stable")
 
         self._artists = {normalise(a): a for a in sorted(set(self._artist)) if normalise(a)}
@@ -138,9 +161,8 @@ class Retriever:
         self._moods = {normalise(p): name for name, m in MOODS.items() for p in (*m.words, *m.occasions)}
 
         neg = _alternation(NEGATIONS)
-        self._artist_re = re.compile(
-            rf"(?:\b(?P<neg>{neg})\s+)?\b(?P<name>{_alternation(list(self._artists))})\b"
-        )
+        names = _alternation(list(self._artists)) or "(?!)"  # "(?!)" never matches: a catalog without artists
+        self._artist_re = re.compile(rf"(?:\b(?P<neg>{neg})\s+)?\b(?P<name>{names})\b")
         self._sub_re = (
             re.compile(rf"\b(?:{_alternation(list(self._subgenres))})\b") if self._subgenres else None
         )
@@ -150,12 +172,16 @@ class Retriever:
         self._era_re = re.compile(rf"{_DECADE.pattern}|\b(?P<word>{_alternation(era_words)})\b")
 
     def parse(self, request: str, history: Sequence[str] = ()) -> Query:
-        """Parse a request (after the earlier ones of its conversation, whose words count less)."""
+        """Parse a request read after the earlier requests of its conversation.
+
+        Genres and artists of every request count; for mood and era the latest mention wins, so a
+        follow-up ("more upbeat", "older stuff") overrides or shifts what came before.
+        """
         text = " ".join(normalise(t) for t in (*history, request))
         q = Query()
         m_len = _LENGTH.search(normalise(request))
         q.length = int(m_len[1]) if m_len else None
-        # Artists first and cut out, so a word in a name is never read as a genre or mood.
+        # Artists first, and cut out, so a word in a name is never read as a genre or mood.
         for m in self._artist_re.finditer(text):
             name = self._artists[m["name"]]
             (q.avoid_artists if m["neg"] else q.artists).append(name)
@@ -182,33 +208,44 @@ class Retriever:
 
     def scores(self, query: Query) -> np.ndarray:
         """Relevance of every catalog track to ``query`` (``-inf`` for excluded artists)."""
-        score = 0.6 * self._prior
+        score = WEIGHTS["popularity"] * self._prior
         if query.genres:
-            score = score + 3.0 * np.isin(self._genre, query.genres)
+            score = score + WEIGHTS["genre"] * self._genre_coded.isin(query.genres)
         if query.subgenres:
             parents = [self._sub_parent[s] for s in query.subgenres]
-            score = score + 2.0 * np.isin(self._subgenre, query.subgenres)
+            score = score + WEIGHTS["subgenre"] * self._subgenre_coded.isin(query.subgenres)
             if not query.genres:
-                score = score + 3.0 * np.isin(self._genre, parents)
+                score = score + WEIGHTS["genre"] * self._genre_coded.isin(parents)
         if query.mood:
             mood = MOODS[query.mood]
             if mood.energy:
-                score = score + 1.5 * closeness(self._energy, mood.energy, 0.25)
+                score = score + WEIGHTS["mood"] * closeness(self._energy, mood.energy, 0.25)
             if mood.valence:
-                score = score + 1.5 * closeness(self._valence, mood.valence, 0.25)
+                score = score + WEIGHTS["mood"] * closeness(self._valence, mood.valence, 0.25)
         if query.era:
-            score = score + 2.0 * closeness(self._year, query.era, 10.0)
+            score = score + WEIGHTS["era"] * closeness(self._year, query.era, 10.0)
         if query.artists:
-            score = score + 3.0 * np.isin(self._artist, query.artists)
+            score = score + WEIGHTS["artist"] * self._artist_coded.isin(query.artists)
         if query.avoid_artists:
-            score = np.where(np.isin(self._artist, query.avoid_artists), -np.inf, score)
+            score = np.where(self._artist_coded.isin(query.avoid_artists), -np.inf, score)
         return score
 
     def retrieve(self, request: str, k: int = 20, history: Sequence[str] = ()) -> list[str]:
         """The ids of the ``k`` best tracks for ``request``, best first, at most ``max_per_artist`` per artist."""
         score = self.scores(self.parse(request, history))
+        # Sorting only a shortlist keeps large catalogs fast; the full sort is the rare fallback
+        # when the per-artist cap leaves the shortlist short.
+        shortlist = max(8 * k, 64)
+        if shortlist < len(score):
+            cut = np.partition(score, len(score) - shortlist)[len(score) - shortlist]
+            chosen = self._pick(np.flatnonzero(score >= cut), score, k)
+            if len(chosen) == k:
+                return chosen
+        return self._pick(np.arange(len(score)), score, k)
+
+    def _pick(self, rows: np.ndarray, score: np.ndarray, k: int) -> list[str]:
         # Ties go to the smaller track id, so the same request always gets the same list.
-        order = np.lexsort((self._id_rank, -score))
+        order = rows[np.lexsort((self._id_rank[rows], -score[rows]))]
         chosen: list[str] = []
         per_artist: dict[str, int] = {}
         for i in order:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from encore.prompts import Track, render_prompt
 from evaluation.generate import generate_playlists
@@ -82,6 +84,35 @@ def test_batched_greedy_equals_sequential(tiny):
     assert batched == alone
     assert any(batched), "a random model should produce some text"
     assert len(set(batched)) > 1, "different prompts should give different completions"
+
+
+def _manual_greedy(model, tokenizer, prompt, max_new_tokens: int) -> str:
+    text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            token = int(
+                model(torch.cat([ids, torch.tensor([new], dtype=torch.long)], dim=1)).logits[0, -1].argmax()
+            )
+            new.append(token)
+            if token == tokenizer.eos_token_id:
+                break
+    return tokenizer.decode(new, skip_special_tokens=True).strip()
+
+
+def test_greedy_matches_argmax_without_cache_despite_model_sampling_defaults(tiny):
+    model, tokenizer = tiny
+    shipped = copy.deepcopy(model.generation_config)
+    prompts = _prompts()[:3]
+    expected = [_manual_greedy(model, tokenizer, p, 8) for p in prompts]
+    model.generation_config = GenerationConfig(
+        do_sample=True, temperature=5.0, top_k=3, repetition_penalty=2.0
+    )
+    try:
+        assert generate_playlists(model, tokenizer, prompts, max_new_tokens=8, batch_size=2) == expected
+    finally:
+        model.generation_config = shipped
 
 
 def test_restores_tokenizer_and_model_state(tiny):

@@ -76,7 +76,7 @@ def test_overrides_use_dotted_keys_and_yaml_values() -> None:
 
 
 def test_malformed_override() -> None:
-    with pytest.raises(RecipeError, match="section.key=value"):
+    with pytest.raises(RecipeError, match=r"section\.key=value"):
         load_recipe(SMOKE, ["seed"])
 
 
@@ -92,7 +92,7 @@ def test_names_with_path_separators_are_rejected(tmp_path: Path) -> None:
     for bad in ("../x", "a/b", ".hidden"):
         with pytest.raises(RecipeError, match="name"):
             load_recipe(write(tmp_path, f"name: '{bad}'\nbase_model: builtin:tiny\n"))
-    with pytest.raises(RecipeError, match="register.name"):
+    with pytest.raises(RecipeError, match=r"register\.name"):
         load_recipe(SMOKE, ["register.name=../../evil"])
 
 

@@ -58,7 +58,8 @@ def build_smollm2(out_dir: Path) -> None:
     gguf_model = load_gguf(path)
     config_dict = gguf_model.config.to_dict()
     config_dict.pop("quantization_config", None)
-    config_dict.pop("_name_or_path", None)
+    for key in ("_name_or_path", "_model_name_or_path"):  # the GGUF's internal run name, not a path
+        config_dict.pop(key, None)
     config = AutoConfig.for_model(**config_dict)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict(), strict=True)
@@ -68,9 +69,14 @@ def build_smollm2(out_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     template = chatml_template(default_system=SMOLLM2_SYSTEM)
     for add_generation_prompt in (False, True):
-        kwargs = {"tokenize": False, "add_generation_prompt": add_generation_prompt}
-        original = tokenizer.apply_chat_template(_PROBE, **kwargs)
-        if tokenizer.apply_chat_template(_PROBE, chat_template=template, **kwargs) != original:
+        original, ours = (
+            tokenizer.apply_chat_template(
+                _PROBE, chat_template=t, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+            for t in (None, template)
+        )
+        if ours != original:
             raise RuntimeError("the SmolLM2 chat template with generation markers renders differently")
     tokenizer.chat_template = template
+    tokenizer.model_max_length = config.max_position_embeddings
     tokenizer.save_pretrained(out_dir)

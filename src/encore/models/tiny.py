@@ -98,7 +98,7 @@ def tiny_config(tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
         intermediate_size=128,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
-        bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"),
+        bos_token_id=tokenizer.get_vocab()["<|im_start|>"],
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )

@@ -45,7 +45,7 @@ def user_fit(user: User, intent: Mapping[str, Any], track: Mapping[str, Any]) ->
     fit = intent_fit(intent, track)
     if fit == 0.0 or track["artist"] in user.disliked_artists:
         return 0.0
-    return 0.75 * fit + 0.25 * taste_fit(user, track)
+    return 0.8 * fit + 0.2 * taste_fit(user, track)
 
 
 def satisfaction(user: User, intent: Mapping[str, Any], tracks: Sequence[Mapping[str, Any]]) -> float:
@@ -111,7 +111,7 @@ def simulate_feedback(
             continue
         fit = user_fit(user, intent, track)
         track_ms = int(track["duration_ms"])
-        p_skip = _sigmoid(-9.0 * (fit - 0.55) - 2.0 * (user.patience - 0.5))
+        p_skip = _sigmoid(-10.0 * (fit - 0.7) - 2.0 * (user.patience - 0.5))
         early = False
         if rng.random() < p_skip:
             event, early = "skip", rng.random() < 0.35 + 0.55 * (1.0 - fit)
@@ -122,9 +122,9 @@ def simulate_feedback(
             event, frac = "complete", 1.0
         ms = int(track_ms * frac)
         reactions = []
-        if not early and rng.random() < 0.45 * fit**2:
+        if not early and rng.random() < 0.6 * fit**6:
             reactions.append("save")
-        if not early and rng.random() < 0.3 * fit**2:
+        if not early and rng.random() < 0.4 * fit**6:
             reactions.append("like")
         bad = track["artist"] in avoided
         if rng.random() < (0.6 if bad else 0.35 if fit < 0.25 else 0.0):
@@ -138,8 +138,8 @@ def simulate_feedback(
         t += timedelta(milliseconds=ms + rng.randint(300, 3000))
     sat = satisfaction(user, intent, track_rows)
     u = rng.random()
-    p_up = 0.55 * _sigmoid(12.0 * (sat - 0.62))
-    p_down = 0.55 * _sigmoid(12.0 * (0.42 - sat))
+    p_up = 0.6 * _sigmoid(20.0 * (sat - 0.88))
+    p_down = 0.5 * _sigmoid(20.0 * (0.75 - sat))
     if u < p_up + p_down:
         event = "thumbs_up" if u < p_up else "thumbs_down"
         rows.append(_row(response_id, None, -1, event, 0, t + timedelta(seconds=rng.uniform(1, 5))))

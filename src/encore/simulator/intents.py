@@ -25,14 +25,14 @@ from encore.simulator.users import User
 INTENT_KEYS = ("category", "genre", "mood", "energy", "valence", "era", "length", "avoid_artists")
 # Category -> sampling weight; the name lists the constraints a request of that kind carries.
 CATEGORIES = {
-    "genre": 0.12,
+    "genre": 0.08,
     "mood": 0.12,
     "genre_mood": 0.2,
     "genre_era": 0.14,
-    "mood_era": 0.06,
-    "genre_mood_era": 0.1,
-    "genre_avoid": 0.14,
-    "genre_mood_avoid": 0.12,
+    "mood_era": 0.08,
+    "genre_mood_era": 0.14,
+    "genre_avoid": 0.08,
+    "genre_mood_avoid": 0.14,
 }
 LENGTHS = (5, 8, 10, 12, 15)
 MIN_MATCHES = 8  # a sampled intent must be satisfiable by at least this many catalog tracks
@@ -132,24 +132,22 @@ def _closeness(value: float, bounds: Sequence[float], scale: float) -> float:
 def intent_fit(intent: Mapping[str, Any], track: Mapping[str, Any]) -> float:
     """How well ``track`` fulfils ``intent``, in [0, 1]; 0 for an avoided artist.
 
-    A weighted geometric mean of the constraints that apply (genre 2, energy 1, valence 1, era 1.5),
-    so one badly missed constraint pulls the fit down hard, as it does for a listener.
+    The product of one score per constraint that applies: genre (1 on match, else 0.1), energy and
+    valence (1 inside the range, 0.5 at 0.1 outside it), era (1 inside, 0.5 at 5 years outside).
+    A product, because one badly missed constraint spoils a track for the listener.
     """
     if track["artist"] in intent["avoid_artists"]:
         return 0.0
-    parts: list[tuple[float, float]] = []
-    if intent["genre"]:
-        parts.append((2.0, 1.0 if track["genre"] == intent["genre"] else 0.1))
+    fit = 1.0
+    if intent["genre"] and track["genre"] != intent["genre"]:
+        fit *= 0.1
     if intent["energy"]:
-        parts.append((1.0, _closeness(float(track["energy"]), intent["energy"], 0.25)))
+        fit *= max(0.05, _closeness(float(track["energy"]), intent["energy"], 0.2))
     if intent["valence"]:
-        parts.append((1.0, _closeness(float(track["valence"]), intent["valence"], 0.25)))
+        fit *= max(0.05, _closeness(float(track["valence"]), intent["valence"], 0.2))
     if intent["era"]:
-        parts.append((1.5, _closeness(float(track["year"]), intent["era"], 10.0)))
-    if not parts:
-        return 0.8
-    total = sum(w for w, _ in parts)
-    return float(np.exp(sum(w * np.log(max(s, 0.05)) for w, s in parts) / total))
+        fit *= max(0.05, _closeness(float(track["year"]), intent["era"], 10.0))
+    return fit
 
 
 def choose_refinement(
@@ -160,10 +158,10 @@ def choose_refinement(
     Kinds: ``avoid`` (an artist), ``mood`` (a mood name), ``era`` (``older`` or ``newer``).
     """
     shown = Counter(t["artist"] for t in tracks if t["artist"] not in intent["avoid_artists"])
-    disliked = sorted(a for a in shown if a in user.disliked_artists)
-    if disliked:
-        return "avoid", disliked[0]
     options: list[tuple[str, str]] = []
+    disliked = sorted(a for a in shown if a in user.disliked_artists)
+    if disliked and rng.random() < 0.6:
+        return "avoid", disliked[0]
     if shown:
         artist, n = min(shown.items(), key=lambda kv: (-kv[1], kv[0]))
         if n >= 2:

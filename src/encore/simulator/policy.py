@@ -37,10 +37,8 @@ def build_playlist(
     remaining = [str(c["track_id"]) for c in candidates]
     chosen: list[str] = []
     for _ in range(n):
-        if rng.random() < quality:
-            pick = max(remaining, key=lambda tid: fit[tid])  # max keeps the first of equal fits
-        else:
-            pick = rng.choice(remaining)
+        # max() keeps the first of equal fits, so ties go to the candidate retrieved first.
+        pick = max(remaining, key=lambda tid: fit[tid]) if rng.random() < quality else rng.choice(remaining)
         remaining.remove(pick)
         chosen.append(pick)
     return chosen

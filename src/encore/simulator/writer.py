@@ -2,7 +2,7 @@
 
 Each session: a user sends a request (from a hidden intent); two policies answer it from the same
 retrieved candidates (A/B variants, shown one after the other); the user reacts to both; when
-neither satisfied, the user may send a refinement (a ``refine`` event on the last variant shown),
+the last one shown disappointed, the user may send a refinement (a ``refine`` event on the last variant shown),
 which becomes the session's next turn with the earlier requests as ``history``.
 """
 
@@ -25,7 +25,7 @@ from encore.simulator.phrasing import phrase_refinement, phrase_request
 from encore.simulator.policy import Policy, build_playlist
 from encore.simulator.users import make_users
 
-REFINE_BELOW = 0.6  # a session goes on only when the best variant's satisfaction is below this
+REFINE_BELOW = 0.85  # a session goes on only when the last variant shown satisfied less than this
 
 
 def simulate(
@@ -81,11 +81,12 @@ def simulate(
             session_id = f"s{n_sessions:06d}"
             t = start + timedelta(seconds=round(offset))
             intent = sample_intent(user, space, rng)
-            request, history = phrase_request(intent, rng), []
+            request = phrase_request(intent, rng)
+            history: list[str] = []
             for turn in range(max_turns):
                 candidates = retriever.retrieve(request, k=candidates_k, history=history)
                 order = policies if rng.random() < 0.5 else policies[::-1]
-                best, last_id, last_shown = 0.0, "", []
+                last_id, last_shown, last_sat = "", [], 0.0
                 for policy in order:
                     playlist = build_playlist([tracks[c] for c in candidates], intent, policy.quality, rng)
                     shown = [tracks[tid] for tid in playlist]
@@ -99,8 +100,8 @@ def simulate(
                     events = simulate_feedback(user, intent, shown, rng, response_id=last_id, start=t)
                     interactions += events
                     t = max([t, *(parse_ts(e["ts"]) for e in events)]) + timedelta(seconds=rng.uniform(5, 30))
-                    best, last_shown = max(best, satisfaction(user, intent, shown)), shown
-                if turn + 1 == max_turns or best >= REFINE_BELOW or rng.random() >= refine_prob:
+                    last_shown, last_sat = shown, satisfaction(user, intent, shown)
+                if turn + 1 == max_turns or last_sat >= REFINE_BELOW or rng.random() >= refine_prob:
                     break
                 refinement = choose_refinement(user, intent, last_shown, rng)
                 if refinement is None:

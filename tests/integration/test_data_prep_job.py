@@ -1,0 +1,266 @@
+"""End-to-end data_prep job on a small inline dataset with injected bad rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pyspark.sql import Row
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from data_prep.job import run
+from data_prep.validation import InputSchemaError
+from encore.prompts import Track, render_playlist, render_prompt
+
+pytestmark = pytest.mark.integration
+
+KEY = "k4"  # with this key alice and bob are train users, carol and dave eval users (at eval_fraction 0.5)
+USERS = ("user-alice", "user-bob", "user-carol", "user-dave")
+TS = "2024-05-01T10:00:00Z"
+CANDS = ["t1", "t2", "t3", "t4", "t5", "t6"]
+
+
+def _track(i: int) -> dict:
+    return {"track_id": f"t{i}", "title": f"Song {i}", "artist": f"Artist {i}", "album": "A", "genre": "folk",
+            "subgenre": None, "year": 1990 + i, "duration_ms": 200_000, "popularity": 50, "energy": i / 10,
+            "valence": 0.5, "danceability": 0.5, "acousticness": 0.5, "tempo": 100.0}  # fmt: skip
+
+
+def _resp(rid: str, session: str, user: str | None, track_ids: list[str], **kw: object) -> dict:
+    row = {"response_id": rid, "session_id": session, "user_id": user, "turn": 0, "ts": TS,
+           "request": "mellow folk", "history": [], "candidates": CANDS, "track_ids": track_ids, "policy": "p0"}  # fmt: skip
+    row.update(kw)
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def _event(rid: str, track: str | None, event: str, ms: object = 200_000, **kw: object) -> dict:
+    row = {"response_id": rid, "track_id": track, "position": 0, "event": event, "ms_played": ms,
+           "track_ms": 200_000, "ts": TS, "text": None}  # fmt: skip
+    row.update(kw)
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def _write(path: Path, rows: list[object]) -> str:
+    """Write JSON Lines; bytes and str items are written verbatim (bad lines)."""
+    with path.open("wb") as f:
+        for row in rows:
+            if isinstance(row, bytes):
+                f.write(row + b"\n")
+            elif isinstance(row, str):
+                f.write(row.encode() + b"\n")
+            else:
+                f.write(json.dumps(row).encode() + b"\n")
+    return str(path)
+
+
+def _dataset(root: Path) -> dict[str, str]:
+    root.mkdir(parents=True, exist_ok=True)
+    good_event = _event("r1", "t1", "complete")
+    catalog = [_track(i) for i in range(1, 7)] + [
+        {"track_id": None, "title": "x", "artist": "y"},
+        {"track_id": "t1", "title": "Song 1", "artist": "Zz dup"},  # sorts after the original t1
+        {"track_id": "t9", "title": "a", "artist": "b", "year": "abc"},
+    ]
+    responses = [
+        _resp("r1", "s1", "user-alice", ["t1", "t2", "t3"]),
+        _resp("r2", "s1", "user-alice", ["t4", "t5"]),
+        _resp("r3", "s2", "user-bob", ["t1"], candidates=["t1", "t2"], history=["something calm"]),
+        _resp("r4", "s3", "user-carol", ["t2", "t3"], candidates=["t1", "t2", "t3"]),
+        _resp("r5", "s3", "user-carol", ["t3"], candidates=["t1", "t2", "t3"]),
+        _resp("r6", "s3", "user-carol", ["t1"], candidates=["t1", "t2", "t3"]),
+        _resp("r7", "s4", "user-dave", ["t1"]),
+        _resp("r8", "s4", "user-dave", ["t2"]),
+        # bad rows
+        _resp("b1", "s9", None, ["t1"]),
+        _resp("b2", "s9", "user-alice", ["t1"], turn="abc"),
+        _resp("b3", "s9", "user-alice", ["t1"], request="   "),
+        _resp("b4", "s9", "user-alice", ["t1"], request="x" * 501),
+        _resp("b5", "s9", "user-alice", ["t1", "zzz"]),
+        _resp("b6", "s9", "user-alice", ["t1"], candidates=["nope"]),
+        json.dumps(_resp("b7", "s9", "user-alice", ["t1"], request="caf@"))
+        .encode()
+        .replace(b"@", b"\xff\xfe"),
+        '{"response_id": "b8", "session_id": ',
+        _resp("r1", "s1", "user-alice", ["t6"], ts="2024-05-01T11:00:00Z"),
+        _resp("b9", "s9", "user-alice", []),
+    ]
+    interactions = [
+        good_event,
+        _event("r1", "t1", "save"),
+        _event("r1", "t2", "like", position=1),
+        _event("r1", None, "thumbs_up", ms=None, track_ms=None),
+        _event("r2", "t4", "skip", 10_000),
+        _event("r2", "t5", "dislike", position=1),
+        _event("r3", "t1", "complete"),
+        _event("r4", "t2", "skip", 150_000),
+        _event("r4", "t3", "complete", position=1),
+        _event("r5", "t3", "complete"),
+        # bad rows
+        _event("r1", "t3", "play", "x"),
+        _event("b5", "t1", "complete"),
+        _event("r404", "t1", "complete"),
+        _event("r1", "zzz", "complete"),
+        good_event,
+        _event("r1", "t1", "teleport"),
+        _event("r1", "t2", "play", -5),
+        _event("r1", "t2", "play", 10_000_000),
+        _event("r1", None, "skip"),
+        _event(None, "t1", "play"),  # type: ignore[arg-type]
+        "not json at all",
+        json.dumps(_event("r1", None, "refine", text="more @")).encode().replace(b"@", b"\xff"),
+    ]
+    intents = [
+        {"response_id": "r4", "intent": json.dumps({"category": "genre_mood", "genre": "folk"})},
+        {"response_id": "b5", "intent": "{}"},
+        {"response_id": "r4", "intent": "{}"},
+    ]
+    return {
+        "catalog": _write(root / "catalog.jsonl", catalog),
+        "responses": _write(root / "responses.jsonl", responses),
+        "interactions": _write(root / "interactions.jsonl", interactions),
+        "intents": _write(root / "intents.jsonl", intents),
+    }
+
+
+EXPECTED_QUARANTINE = [
+    ("catalog", "missing_field:track_id"),
+    ("catalog", "duplicate_track_id"),
+    ("catalog", "wrong_type:year"),
+    ("responses", "missing_field:user_id"),
+    ("responses", "wrong_type:turn"),
+    ("responses", "empty_request"),
+    ("responses", "request_too_long"),
+    ("responses", "unknown_track_id"),
+    ("responses", "unknown_track_id"),
+    ("responses", "invalid_utf8"),
+    ("responses", "malformed_json"),
+    ("responses", "duplicate_response_id"),
+    ("responses", "empty_playlist"),
+    ("interactions", "wrong_type:ms_played"),
+    ("interactions", "unknown_response"),
+    ("interactions", "unknown_response"),
+    ("interactions", "unknown_track_id"),
+    ("interactions", "duplicate_event"),
+    ("interactions", "unknown_event"),
+    ("interactions", "negative_ms_played"),
+    ("interactions", "absurd_ms_played"),
+    ("interactions", "missing_field:track_id"),
+    ("interactions", "missing_field:response_id"),
+    ("interactions", "malformed_json"),
+    ("interactions", "invalid_utf8"),
+    ("intents", "unknown_response"),
+    ("intents", "duplicate_response_id"),
+]
+
+
+def _prompt(spark_track_ids: list[str], history: list[str] | None = None) -> list[Row]:
+    tracks = [
+        Track(t, f"Artist {t[1:]}", f"Song {t[1:]}", "folk", 1990 + int(t[1:]), int(t[1:]) / 10)
+        for t in spark_track_ids
+    ]
+    return [Row(**m) for m in render_prompt("mellow folk", history or [], tracks)]
+
+
+def _answer(track_ids: list[str], candidates: list[str]) -> list[Row]:
+    def track(t: str) -> Track:
+        return Track(t, f"Artist {t[1:]}", f"Song {t[1:]}", "folk", 1990 + int(t[1:]), int(t[1:]) / 10)
+
+    text = render_playlist([track(t) for t in track_ids], [track(t) for t in candidates])
+    return [Row(role="assistant", content=text)]
+
+
+def test_run_writes_consistent_outputs(spark, tmp_path: Path) -> None:
+    paths = _dataset(tmp_path / "in")
+    kwargs = dict(paths, eval_fraction=0.5, max_pairs_per_prompt=2, hash_key=KEY)
+    manifest = run(spark, out=str(tmp_path / "out1"), **kwargs)
+    out = tmp_path / "out1"
+
+    quarantine = spark.read.parquet(str(out / "quarantine")).select("input", "reason")
+    assertDataFrameEqual(quarantine, [Row(input=i, reason=r) for i, r in EXPECTED_QUARANTINE])
+    reasons = {name: {} for name in ("catalog", "responses", "interactions", "intents")}
+    for name, reason in EXPECTED_QUARANTINE:
+        reasons[name][reason] = reasons[name].get(reason, 0) + 1
+    expected_inputs = {"catalog": (9, 6), "responses": (18, 8), "interactions": (22, 10), "intents": (3, 1)}
+    for name, (rows_in, rows_out) in expected_inputs.items():
+        entry = manifest["inputs"][name]
+        assert (entry["rows_in"], entry["rows_out"]) == (rows_in, rows_out), name
+        assert entry["rows_in"] == entry["rows_out"] + entry["rows_quarantined"]
+        assert entry["quarantined_by_reason"] == reasons[name]
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    for name, entry in manifest["outputs"].items():
+        assert spark.read.parquet(entry["path"]).count() == entry["rows"], name
+
+    pairs = spark.read.parquet(str(out / "pairs"))
+    s3 = ["t1", "t2", "t3"]
+    assertDataFrameEqual(
+        pairs.select("prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin", "split"),
+        [
+            Row(prompt=_prompt(CANDS), chosen=_answer(["t1", "t2", "t3"], CANDS), rejected=_answer(["t4", "t5"], CANDS),
+                reward_chosen=2.5, reward_rejected=-1.5, margin=4.0, split="train"),
+            Row(prompt=_prompt(s3), chosen=_answer(["t3"], s3), rejected=_answer(["t1"], s3),
+                reward_chosen=1.0, reward_rejected=0.0, margin=1.0, split="eval"),
+            Row(prompt=_prompt(s3), chosen=_answer(["t3"], s3), rejected=_answer(["t2", "t3"], s3),
+                reward_chosen=1.0, reward_rejected=0.375, margin=0.625, split="eval"),
+        ],
+    )  # fmt: skip
+    assert manifest["strategy_counts"] == {"reward_margin": 3}
+
+    sft = spark.read.parquet(str(out / "sft"))
+    assertDataFrameEqual(
+        sft.select("messages", "reward", "split"),
+        [
+            Row(messages=_prompt(CANDS) + _answer(["t1", "t2", "t3"], CANDS), reward=2.5, split="train"),
+            Row(messages=_prompt(["t1", "t2"], ["something calm"]) + _answer(["t1"], ["t1", "t2"]), reward=1.0,
+                split="train"),
+            Row(messages=_prompt(s3) + _answer(["t3"], s3), reward=1.0, split="eval"),
+        ],
+    )  # fmt: skip
+
+    evals = spark.read.parquet(str(out / "eval"))
+    intent = json.dumps({"category": "genre_mood", "genre": "folk"})
+    assertDataFrameEqual(
+        evals.select("request", "candidates", "prompt", "intent", "reference"),
+        [
+            Row(request="mellow folk", candidates=s3, prompt=_prompt(s3), intent=intent, reference=["t3"]),
+            Row(
+                request="mellow folk", candidates=CANDS, prompt=_prompt(CANDS), intent=None, reference=["t1"]
+            ),
+        ],
+    )
+    # A user is on one side only.
+    train_users = {
+        r.user_key for r in pairs.union(pairs).where("split = 'train'").select("user_key").collect()
+    }
+    assert train_users.isdisjoint({r.user_key for r in evals.select("user_key").collect()})
+
+    # No raw user id anywhere in the outputs or the manifest.
+    text = (out / "manifest.json").read_text()
+    for name in manifest["outputs"]:
+        frame = spark.read.parquet(str(out / name))
+        text += "\n".join(r[0] for r in frame.select(F.to_json(F.struct("*"))).collect())
+    assert "user-" not in text
+    assert not list(tmp_path.glob(".out1*")), "temp dir left behind"
+
+    again = run(spark, out=str(tmp_path / "out2"), **kwargs)
+    assert {n: e["fingerprint"] for n, e in again["outputs"].items()} == {
+        n: e["fingerprint"] for n, e in manifest["outputs"].items()
+    }
+
+
+def test_missing_column_names_file_and_column(spark, tmp_path: Path) -> None:
+    paths = _dataset(tmp_path / "in")
+    rows = [{k: v for k, v in json.loads(line).items() if k != "request"}
+            for line in Path(paths["responses"]).read_bytes().splitlines()[:3]]  # fmt: skip
+    broken = _write(tmp_path / "in" / "broken.jsonl", rows)
+    with pytest.raises(InputSchemaError, match=r"responses: .*broken\.jsonl has no column 'request'"):
+        run(spark, **dict(paths, responses=broken), out=str(tmp_path / "out"), hash_key=KEY)
+    with pytest.raises(InputSchemaError, match=r"catalog: cannot read .*nowhere\.jsonl"):
+        run(
+            spark,
+            **dict(paths, catalog=str(tmp_path / "nowhere.jsonl")),
+            out=str(tmp_path / "o"),
+            hash_key=KEY,
+        )
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,151 @@
+"""The smoke pipeline end to end through the real CLI: prep → SFT → DPO → eval → register, then the registry round trip."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from safetensors import safe_open
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "recipes" / "smoke" / "pipeline.yaml"
+ENCORE = [sys.executable, "-m", "encore.cli"]
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One smoke pipeline run in a fresh working directory with the default (relative sqlite) store."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [*ENCORE, "pipeline", str(SMOKE)], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    uri = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+    return {"workdir": workdir, "stdout": done.stdout, "client": MlflowClient(uri, uri), "uri": uri}
+
+
+def runs_by_stage(client: MlflowClient) -> dict[str, object]:
+    experiment = client.get_experiment_by_name("encore-smoke")
+    runs = client.search_runs([experiment.experiment_id])
+    return {r.data.tags["encore.stage"]: r for r in runs}
+
+
+def test_summary_names_run_store_and_registered_model(smoke: dict) -> None:
+    out = smoke["stdout"]
+    assert "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db" in out
+    assert "playlist-generator version 1 @candidate" in out
+    assert "dpo/fulfillment" in out
+
+
+def test_one_parent_run_and_a_finished_child_per_stage(smoke: dict) -> None:
+    runs = runs_by_stage(smoke["client"])
+    assert set(runs) == {"pipeline", "prep", "sft", "dpo", "eval", "register"}
+    parent = runs["pipeline"]
+    for stage, run in runs.items():
+        assert run.info.status == "FINISHED", stage
+        if stage != "pipeline":
+            assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert parent.data.params["sft.args.learning_rate"] == "0.003"
+    assert parent.data.params["base_model"] == "builtin:tiny"
+    assert "prep.hash_key" not in parent.data.params
+    assert parent.data.tags["encore.git_commit"]
+
+
+def test_datasets_are_logged_with_digests(smoke: dict) -> None:
+    runs = runs_by_stage(smoke["client"])
+    names = {i.dataset.name for i in runs["prep"].inputs.dataset_inputs}
+    assert {"pairs", "sft", "eval", "raw-responses", "raw-interactions"} <= names
+    sft_inputs = runs["sft"].inputs.dataset_inputs
+    assert [i.dataset.name for i in sft_inputs] == ["sft-train"] and sft_inputs[0].dataset.digest
+
+
+def test_manifest_accounts_for_every_row(smoke: dict) -> None:
+    manifest = json.loads((smoke["workdir"] / "outputs/smoke/prepared/manifest.json").read_text())
+    for name, entry in manifest["inputs"].items():
+        assert entry["rows_in"] == entry["rows_out"] + entry["rows_quarantined"], name
+    assert manifest["outputs"]["pairs"]["rows"] > 0 and manifest["outputs"]["eval"]["rows"] > 0
+
+
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_lora_weights_changed_and_base_weights_did_not(smoke: dict, stage: str) -> None:
+    metrics = runs_by_stage(smoke["client"])[stage].data.metrics
+    assert metrics["train/lora_b_norm"] > 0  # lora_B starts at zero
+    assert metrics["train/base_max_change"] == 0.0
+    assert metrics["train/final_loss"] == metrics["train/final_loss"]  # finite, not NaN
+    adapter = smoke["workdir"] / f"outputs/smoke/{stage}/adapter/adapter_model.safetensors"
+    with safe_open(str(adapter), "pt") as f:
+        keys = list(f.keys())
+        assert keys and all("lora_" in k for k in keys)
+        assert any(f.get_tensor(k).abs().sum() > 0 for k in keys if "lora_B" in k)
+
+
+def test_eval_compares_base_sft_dpo(smoke: dict) -> None:
+    metrics = runs_by_stage(smoke["client"])["eval"].data.metrics
+    for model in ("base", "sft", "dpo"):
+        for key in ("format_valid", "grounded", "fulfillment"):
+            assert 0.0 <= metrics[f"eval/{model}/{key}"] <= 1.0
+    report = smoke["workdir"] / "outputs/smoke/eval/report.md"
+    assert "base" in report.read_text() and (report.parent / "metrics.png").stat().st_size > 0
+
+
+def test_registered_candidate_loads_in_a_fresh_process_with_the_same_playlists(smoke: dict) -> None:
+    client = smoke["client"]
+    version = client.get_model_version_by_alias("playlist-generator", "candidate")
+    assert version.tags["base_model"] == "builtin:tiny" and version.tags["data_fingerprint"]
+    assert runs_by_stage(client)["register"].data.metrics["register/roundtrip_match"] == 1.0
+
+    import pandas as pd
+
+    from encore.inference import PlaylistGenerator
+    from encore.train.lora import load_policy
+
+    out = smoke["workdir"] / "outputs/smoke"
+    rows = pd.read_parquet(out / "prepared/eval").sort_values("prompt_id").tail(3)
+    requests = rows[["request", "history", "candidates"]]
+    model, tokenizer = load_policy("builtin:tiny", [out / "sft/adapter", out / "dpo/adapter"])
+    catalog = pd.read_parquet(out / "prepared/validated/catalog")
+    expected = PlaylistGenerator(model, tokenizer, catalog, retrieval_k=12, max_new_tokens=64).generate(
+        requests.to_dict("records")
+    )
+    requests_path = smoke["workdir"] / "requests.json"
+    requests.to_json(requests_path, orient="records")
+    script = (
+        "import sys, json, mlflow, pandas as pd\n"
+        "m = mlflow.pyfunc.load_model('models:/playlist-generator@candidate')\n"
+        "print(json.dumps(m.predict(pd.read_json(sys.argv[1], orient='records')).to_dict('records')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(requests_path)],
+        env={**os.environ, "MLFLOW_TRACKING_URI": smoke["uri"]},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [r["track_ids"] for r in loaded] == [r["track_ids"] for r in expected]
+    assert [r["completion"] for r in loaded] == [r["completion"] for r in expected]
+
+
+def test_a_failing_stage_marks_its_run_failed(tmp_path: Path) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    done = subprocess.run(
+        [*ENCORE, "train", "dpo", str(SMOKE), "--set", f"output_dir={tmp_path}/empty"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and "no Parquet files" in done.stderr
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("encore-smoke").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
