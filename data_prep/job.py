@@ -127,38 +127,30 @@ def run(
         name: parse_lines(lines[name], schemas.INPUT_SCHEMAS[name], schemas.REQUIRED[name]) for name in paths
     }
 
+    # localCheckpoint materialises each validated input and cuts its lineage, so that the plans built
+    # on top stay shallow: analysing the deep plans took longer than running them on small inputs.
     checked: dict[str, DataFrame] = {"catalog": validate_catalog(parsed["catalog"]).localCheckpoint()}
     catalog_ok = valid_rows(checked["catalog"], schemas.CATALOG)
-    print('T', 'catalog_ok = valid_rows(checke', round(__import__('time').time()%1000,1), flush=True)
     checked["responses"] = redact_user_id(
         validate_responses(parsed["responses"], catalog_ok, max_request_chars=max_request_chars), hash_key
     ).localCheckpoint()
     responses_ok = add_user_key(valid_rows(checked["responses"], schemas.RESPONSES), hash_key)
-    print('T', 'responses_ok = add_user_key(va', round(__import__('time').time()%1000,1), flush=True)
-    checked["interactions"] = validate_interactions(parsed["interactions"], responses_ok, catalog_ok).localCheckpoint()
-    print('T', 'checked["interactions"] = vali', round(__import__('time').time()%1000,1), flush=True)
+    checked["interactions"] = validate_interactions(
+        parsed["interactions"], responses_ok, catalog_ok
+    ).localCheckpoint()
     interactions_ok = valid_rows(checked["interactions"], schemas.INTERACTIONS)
-    print('T', 'interactions_ok = valid_rows(c', round(__import__('time').time()%1000,1), flush=True)
     intents_ok = None
     if intents is not None:
         checked["intents"] = validate_intents(parsed["intents"], responses_ok).localCheckpoint()
-        print('T', 'checked["intents"] = validate_', round(__import__('time').time()%1000,1), flush=True)
         intents_ok = valid_rows(checked["intents"], schemas.INTENTS)
-        print('T', 'intents_ok = valid_rows(checke', round(__import__('time').time()%1000,1), flush=True)
 
     rewards = response_rewards(responses_ok, interactions_ok, early_skip=early_skip)
-    print('T', 'rewards = response_rewards(res', round(__import__('time').time()%1000,1), flush=True)
     keyed = assign_split(add_prompt_id(responses_ok, hash_key), eval_fraction)
-    print('T', 'keyed = assign_split(add_promp', round(__import__('time').time()%1000,1), flush=True)
     scored = render_responses(attach_tracks(keyed.join(rewards, "response_id"), catalog_ok)).localCheckpoint()
-    print('T', 'scored = render_responses(atta', round(__import__('time').time()%1000,1), flush=True)
     best = best_per_prompt(scored)
-    print('T', 'best = best_per_prompt(scored)', round(__import__('time').time()%1000,1), flush=True)
     quarantine = quarantine_rows(checked["catalog"], "catalog")
-    print('T', 'quarantine = quarantine_rows(c', round(__import__('time').time()%1000,1), flush=True)
     for name in list(paths)[1:]:
         quarantine = quarantine.unionByName(quarantine_rows(checked[name], name))
-        print('T', 'quarantine = quarantine.unionB', round(__import__('time').time()%1000,1), flush=True)
 
     frames = {
         "validated/responses": responses_ok.select(*schemas.VALIDATED_RESPONSES.fieldNames()),
@@ -172,11 +164,8 @@ def run(
         "eval": build_eval(best, scored, intents_ok),
     }
     out_dir = Path(out).resolve()
-    print('T', 'out_dir = Path(out).resolve()', round(__import__('time').time()%1000,1), flush=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    print('T', 'out_dir.parent.mkdir(parents=T', round(__import__('time').time()%1000,1), flush=True)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
-    print('T', 'tmp = out_dir.with_name(f".{ou', round(__import__('time').time()%1000,1), flush=True)
     try:
         _write(frames, tmp)
         inputs = {}
@@ -188,7 +177,6 @@ def run(
         written = {name: spark.read.parquet(str(tmp / name)) for name in frames}
         outputs = {name: output_entry(frame, str(out_dir / name)) for name, frame in written.items()}
         strategies = written["pairs"].groupBy("strategy").count().collect()
-        print('T', 'strategies = written["pairs"].', round(__import__('time').time()%1000,1), flush=True)
         manifest = {
             "inputs": inputs,
             "outputs": outputs,
@@ -206,8 +194,6 @@ def run(
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _publish(tmp, out_dir)
     finally:
-        for frame in [*checked.values(), scored]:
-            frame.unpersist()
         if tmp.exists():
             shutil.rmtree(tmp)
     return manifest

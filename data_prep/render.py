@@ -19,12 +19,12 @@ def _tracks(rows: Sequence[Any] | None) -> list[Track]:
 
 # No type hints on the UDFs: Spark would try to read them as pandas UDF hints.
 @F.udf(returnType=MESSAGES)
-def _prompt_udf(request, history, candidates):  # type: ignore[no-untyped-def]
+def _prompt_udf(request, history, candidates):
     return render_prompt(request, list(history or []), _tracks(candidates))
 
 
 @F.udf(returnType=MESSAGES)
-def _answer_udf(playlist, candidates):  # type: ignore[no-untyped-def]
+def _answer_udf(playlist, candidates):
     return [{"role": "assistant", "content": render_playlist(_tracks(playlist), _tracks(candidates))}]
 
 

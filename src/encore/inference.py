@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from encore.prompts import Track, catalog_key_index, parse_playlist, render_prompt, resolve
@@ -30,7 +31,7 @@ def catalog_tracks(catalog: pd.DataFrame) -> dict[str, Track]:
 class PlaylistGenerator:
     """A model, its tokenizer and the catalog it grounds in."""
 
-    model: PreTrainedModel
+    model: PreTrainedModel | PeftModel
     tokenizer: PreTrainedTokenizerBase
     catalog: pd.DataFrame
     retrieval_k: int = 20

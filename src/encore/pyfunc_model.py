@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow
 import pandas as pd
 from mlflow.models import set_model
-from mlflow.pyfunc import PythonModelContext
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 
-class PlaylistModel(mlflow.pyfunc.PythonModel):
+class PlaylistModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from encore.config import Recipe, flat_params
 
@@ -93,7 +93,14 @@ class MlflowMetricsCallback(TrainerCallback):
     Only the main process logs (the trainer's `is_world_process_zero`).
     """
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not state.is_world_process_zero or not logs:
             return
         metrics = {}

@@ -264,3 +264,30 @@ def test_missing_column_names_file_and_column(spark, tmp_path: Path) -> None:
             hash_key=KEY,
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_parquet_input_goes_through_the_same_validation(spark, tmp_path: Path) -> None:
+    from data_prep import schemas
+    from data_prep.job import read_lines
+    from data_prep.validation import parse_lines, valid_rows, validate_catalog
+
+    rows = [_track(1), _track(2), {**_track(3), "title": None}]
+    frame = spark.createDataFrame(
+        [tuple(r[f] for f in schemas.CATALOG.fieldNames()) for r in rows], schemas.CATALOG
+    )
+    frame.write.parquet(str(tmp_path / "catalog"))
+    checked = validate_catalog(
+        parse_lines(
+            read_lines(spark, "catalog", str(tmp_path / "catalog")),
+            schemas.CATALOG,
+            schemas.REQUIRED["catalog"],
+        )
+    )
+    assertDataFrameEqual(valid_rows(checked, schemas.CATALOG), frame.where("title IS NOT NULL"))
+    assertDataFrameEqual(
+        checked.where("reason IS NOT NULL").select("reason"), [Row(reason="missing_field:title")]
+    )
+
+    frame.drop("artist").write.parquet(str(tmp_path / "no_artist"))
+    with pytest.raises(InputSchemaError, match=r"catalog: .*no_artist.* has no column 'artist'"):
+        read_lines(spark, "catalog", str(tmp_path / "no_artist"))

@@ -9,14 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 from trl import DPOConfig, DPOTrainer
 
 from encore.config import Recipe
 from encore.tracking import MlflowMetricsCallback, stage_run
-from encore.train.checks import lora_norm, max_change, weight_checksums
 from encore.train.data import pairs_for_dpo, read_split
 from encore.train.lora import build_lora_config, load_policy
+from encore.train.run import train_adapter
 
 
 def main(recipe: Recipe, sft_adapter: Path | None = None) -> Path:
@@ -28,7 +29,7 @@ def main(recipe: Recipe, sft_adapter: Path | None = None) -> Path:
     with stage_run(recipe, "dpo"):
         rows = read_split(prepared, "train")
         mlflow.log_input(
-            mlflow.data.from_pandas(rows.to_pandas(), source=str(prepared), name="pairs-train"),
+            from_pandas(rows.to_pandas(), source=str(prepared), name="pairs-train"),
             context="training",
         )
         model, tokenizer = load_policy(
@@ -51,17 +52,7 @@ def main(recipe: Recipe, sft_adapter: Path | None = None) -> Path:
             ),
             callbacks=[MlflowMetricsCallback()],
         )
-        base_before = weight_checksums(trainer.model, lora=False)
-        result = trainer.train()
-        mlflow.log_metrics(
-            {
-                "train/final_loss": result.training_loss,
-                "train/lora_b_norm": lora_norm(trainer.model),
-                "train/base_max_change": max_change(base_before, weight_checksums(trainer.model, lora=False)),
-                "train/examples": float(len(rows)),
-            }
-        )
-        trainer.model.save_pretrained(str(adapter_dir))
-        tokenizer.save_pretrained(str(adapter_dir))
+        metrics = train_adapter(trainer, adapter_dir)
+        mlflow.log_metrics({**metrics, "train/examples": float(len(rows))})
         mlflow.log_artifacts(str(adapter_dir), "adapter")
     return adapter_dir

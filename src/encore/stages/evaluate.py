@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 
 from encore.config import Recipe
@@ -39,7 +40,7 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
         rows = eval_rows(prepared, recipe.eval.max_requests)
         catalog = pd.read_parquet(prepared / "validated" / "catalog")
         mlflow.log_input(
-            mlflow.data.from_pandas(pd.DataFrame(rows), source=str(prepared / "eval"), name="eval"),
+            from_pandas(pd.DataFrame(rows), source=str(prepared / "eval"), name="eval"),
             context="evaluation",
         )
         for name in recipe.eval.models:
@@ -65,7 +66,7 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
         (report_dir / "report.md").write_text(summary)
         plot_metrics(results, report_dir / "metrics.png")
         write_json(report_dir / "metrics.json", {name: r.metrics for name, r in results.items()})
-        for name, result in results.items():
-            write_json(report_dir / f"per_row_{name}.json", result.per_row)
+        for model_name, result in results.items():
+            write_json(report_dir / f"per_row_{model_name}.json", result.per_row)
         mlflow.log_artifacts(str(report_dir), "report")
     return results

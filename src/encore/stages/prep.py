@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 
 from encore.config import Recipe
 from encore.tracking import log_manifest_metrics, stage_run
@@ -70,7 +71,7 @@ def main(recipe: Recipe) -> dict:
     return manifest
 
 
-def _dataset(path: Path, name: str) -> mlflow.data.dataset.Dataset:
+def _dataset(path: Path, name: str) -> PandasDataset:
     """An `mlflow.data` dataset (schema, digest, source) for a JSONL file or a Parquet directory."""
     frame = pd.read_json(path, lines=True) if path.suffix == ".jsonl" else pd.read_parquet(path)
-    return mlflow.data.from_pandas(frame, source=str(path), name=name)
+    return from_pandas(frame, source=str(path), name=name)

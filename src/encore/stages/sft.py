@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
 from encore.config import Recipe
 from encore.models import load_model
 from encore.tracking import MlflowMetricsCallback, stage_run
-from encore.train.checks import lora_norm, max_change, weight_checksums
 from encore.train.data import read_split, sft_as_prompt_completion
 from encore.train.lora import build_lora_config
+from encore.train.run import train_adapter
 
 
 def main(recipe: Recipe) -> Path:
@@ -24,7 +25,7 @@ def main(recipe: Recipe) -> Path:
     with stage_run(recipe, "sft"):
         rows = read_split(prepared, "train")
         mlflow.log_input(
-            mlflow.data.from_pandas(rows.to_pandas(), source=str(prepared), name="sft-train"),
+            from_pandas(rows.to_pandas(), source=str(prepared), name="sft-train"),
             context="training",
         )
         model, tokenizer = load_model(recipe.base_model, trust_remote_code=recipe.trust_remote_code)
@@ -44,17 +45,7 @@ def main(recipe: Recipe) -> Path:
             ),
             callbacks=[MlflowMetricsCallback()],
         )
-        base_before = weight_checksums(trainer.model, lora=False)
-        result = trainer.train()
-        mlflow.log_metrics(
-            {
-                "train/final_loss": result.training_loss,
-                "train/lora_b_norm": lora_norm(trainer.model),
-                "train/base_max_change": max_change(base_before, weight_checksums(trainer.model, lora=False)),
-                "train/examples": float(len(rows)),
-            }
-        )
-        trainer.model.save_pretrained(str(adapter_dir))
-        tokenizer.save_pretrained(str(adapter_dir))
+        metrics = train_adapter(trainer, adapter_dir)
+        mlflow.log_metrics({**metrics, "train/examples": float(len(rows))})
         mlflow.log_artifacts(str(adapter_dir), "adapter")
     return adapter_dir

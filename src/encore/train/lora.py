@@ -37,6 +37,7 @@ def load_policy(
     the merged result of the stages before it; the last one stays a `PeftModel` unless
     `merge_last` asks for plain weights (for export).
     """
+    model: PreTrainedModel | PeftModel
     model, tokenizer = load_model(base_model, dtype=dtype, trust_remote_code=trust_remote_code)
     for i, adapter in enumerate(adapters):
         peft_model = PeftModel.from_pretrained(model, str(adapter))
