@@ -124,34 +124,35 @@ def _dataset(root: Path) -> dict[str, str]:
     }
 
 
+# (input, reason, "response_id/track_id/event" of the raw row): every bad row, with its one reason.
 EXPECTED_QUARANTINE = [
-    ("catalog", "missing_field:track_id"),
-    ("catalog", "duplicate_track_id"),
-    ("catalog", "wrong_type:year"),
-    ("responses", "missing_field:user_id"),
-    ("responses", "wrong_type:turn"),
-    ("responses", "empty_request"),
-    ("responses", "request_too_long"),
-    ("responses", "unknown_track_id"),
-    ("responses", "unknown_track_id"),
-    ("responses", "invalid_utf8"),
-    ("responses", "malformed_json"),
-    ("responses", "duplicate_response_id"),
-    ("responses", "empty_playlist"),
-    ("interactions", "wrong_type:ms_played"),
-    ("interactions", "unknown_response"),
-    ("interactions", "unknown_response"),
-    ("interactions", "unknown_track_id"),
-    ("interactions", "duplicate_event"),
-    ("interactions", "unknown_event"),
-    ("interactions", "negative_ms_played"),
-    ("interactions", "absurd_ms_played"),
-    ("interactions", "missing_field:track_id"),
-    ("interactions", "missing_field:response_id"),
-    ("interactions", "malformed_json"),
-    ("interactions", "invalid_utf8"),
-    ("intents", "unknown_response"),
-    ("intents", "duplicate_response_id"),
+    ("catalog", "missing_field:track_id", ""),
+    ("catalog", "duplicate_track_id", "t1"),
+    ("catalog", "wrong_type:year", "t9"),
+    ("responses", "missing_field:user_id", "b1"),
+    ("responses", "wrong_type:turn", "b2"),
+    ("responses", "empty_request", "b3"),
+    ("responses", "request_too_long", "b4"),
+    ("responses", "unknown_track_id", "b5"),
+    ("responses", "unknown_track_id", "b6"),
+    ("responses", "invalid_utf8", "b7"),
+    ("responses", "malformed_json", ""),
+    ("responses", "duplicate_response_id", "r1"),
+    ("responses", "empty_playlist", "b9"),
+    ("interactions", "wrong_type:ms_played", "r1/t3/play"),
+    ("interactions", "unknown_response", "b5/t1/complete"),
+    ("interactions", "unknown_response", "r404/t1/complete"),
+    ("interactions", "unknown_track_id", "r1/zzz/complete"),
+    ("interactions", "duplicate_event", "r1/t1/complete"),
+    ("interactions", "unknown_event", "r1/t1/teleport"),
+    ("interactions", "negative_ms_played", "r1/t2/play"),
+    ("interactions", "absurd_ms_played", "r1/t2/play"),
+    ("interactions", "missing_field:track_id", "r1/skip"),
+    ("interactions", "missing_field:response_id", "t1/play"),
+    ("interactions", "malformed_json", ""),
+    ("interactions", "invalid_utf8", "r1/refine"),
+    ("intents", "unknown_response", "b5"),
+    ("intents", "duplicate_response_id", "r4"),
 ]
 
 
@@ -177,10 +178,16 @@ def test_run_writes_consistent_outputs(spark, tmp_path: Path) -> None:
     manifest = run(spark, out=str(tmp_path / "out1"), **kwargs)
     out = tmp_path / "out1"
 
-    quarantine = spark.read.parquet(str(out / "quarantine")).select("input", "reason")
-    assertDataFrameEqual(quarantine, [Row(input=i, reason=r) for i, r in EXPECTED_QUARANTINE])
+    quarantine = spark.read.parquet(str(out / "quarantine"))
+    key = F.concat_ws(
+        "/", *[F.get_json_object("raw", f"$.{c}") for c in ("response_id", "track_id", "event")]
+    )
+    assertDataFrameEqual(
+        quarantine.select("input", "reason", key.alias("key")),
+        [Row(input=i, reason=r, key=k) for i, r, k in EXPECTED_QUARANTINE],
+    )
     reasons = {name: {} for name in ("catalog", "responses", "interactions", "intents")}
-    for name, reason in EXPECTED_QUARANTINE:
+    for name, reason, _ in EXPECTED_QUARANTINE:
         reasons[name][reason] = reasons[name].get(reason, 0) + 1
     expected_inputs = {"catalog": (9, 6), "responses": (18, 8), "interactions": (22, 10), "intents": (3, 1)}
     for name, (rows_in, rows_out) in expected_inputs.items():
