@@ -137,3 +137,15 @@ def test_bad_recipe_fails_before_spark_or_torch_start(tmp_path: Path) -> None:
         timeout=120,
     )
     assert probe.stdout.split() == ["False", "False"]
+
+
+def test_cpu_precision_default_fills_only_what_the_recipe_leaves_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from encore.train.run import trl_args
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert trl_args({"learning_rate": 1.0}) == {"bf16": False, "use_cpu": True, "learning_rate": 1.0}
+    assert trl_args({"bf16": True})["bf16"] is True
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert trl_args({"learning_rate": 1.0}) == {"learning_rate": 1.0}

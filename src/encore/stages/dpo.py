@@ -17,7 +17,7 @@ from encore.config import Recipe
 from encore.tracking import MlflowMetricsCallback, stage_run
 from encore.train.data import pairs_for_dpo, read_split
 from encore.train.lora import build_lora_config, load_policy
-from encore.train.run import train_adapter
+from encore.train.run import train_adapter, trl_args
 
 
 def main(recipe: Recipe, sft_adapter: Path | None = None) -> Path:
@@ -39,7 +39,7 @@ def main(recipe: Recipe, sft_adapter: Path | None = None) -> Path:
             output_dir=str(recipe.out / "dpo" / "checkpoints"),
             seed=recipe.seed,
             report_to="none",
-            **recipe.dpo.args,
+            **trl_args(recipe.dpo.args),
         )
         trainer = DPOTrainer(
             model=model,

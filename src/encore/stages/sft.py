@@ -14,7 +14,7 @@ from encore.models import load_model
 from encore.tracking import MlflowMetricsCallback, stage_run
 from encore.train.data import read_split, sft_as_prompt_completion
 from encore.train.lora import build_lora_config
-from encore.train.run import train_adapter
+from encore.train.run import train_adapter, trl_args
 
 
 def main(recipe: Recipe) -> Path:
@@ -33,7 +33,7 @@ def main(recipe: Recipe) -> Path:
             output_dir=str(recipe.out / "sft" / "checkpoints"),
             seed=recipe.seed,
             report_to="none",
-            **recipe.sft.args,
+            **trl_args(recipe.sft.args),
         )
         trainer = SFTTrainer(
             model=model,
