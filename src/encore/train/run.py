@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
-
 from peft import PeftModel
 from transformers import Trainer
 
