@@ -138,17 +138,24 @@ def resolve(
 ) -> str | None:
     """The catalog track id an answer line refers to, or None when it is not grounded.
 
-    A line is grounded by its candidate id when the id exists and the artist matches that
-    candidate; otherwise by an exact normalised (artist, title) match in ``catalog_index``
-    (built by :func:`catalog_key_index`).
+    A line is grounded by its candidate id when the id exists and both the artist and the title
+    match that candidate (normalised): a right id with an invented title is a hallucination, not
+    a pick. Otherwise it is grounded by an exact normalised (artist, title) match in
+    ``catalog_index`` (built by :func:`catalog_key_index`).
     """
     if parsed.cid != "c0":
         i = int(parsed.cid[1:]) - 1
-        if 0 <= i < len(candidates) and normalise(candidates[i].artist) == normalise(parsed.artist):
+        if 0 <= i < len(candidates) and _same_track(candidates[i], parsed):
             return candidates[i].track_id
     if catalog_index is not None:
         return catalog_index.get((normalise(parsed.artist), normalise(parsed.title)))
     return None
+
+
+def _same_track(track: Track, parsed: ParsedTrack) -> bool:
+    return normalise(track.artist) == normalise(parsed.artist) and normalise(track.title) == normalise(
+        parsed.title
+    )
 
 
 def catalog_key_index(tracks: Sequence[Track]) -> dict[tuple[str, str], str]:
