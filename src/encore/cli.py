@@ -46,14 +46,17 @@ def pipeline(recipe: RecipeArg, set_: SetOpt = None) -> None:
     result = pipeline_.main(_load(recipe, set_))
     table = Table(title="encore pipeline", show_header=False)
     table.add_row("run id", result.run_id)
-    table.add_row("open it", f"mlflow ui --backend-store-uri {result.tracking_uri}")
     for key, value in sorted(result.metrics.items()):
         table.add_row(key, f"{value:.3f}")
     if result.model_name:
         table.add_row("registered", f"{result.model_name} version {result.model_version} @{result.alias}")
-        table.add_row("load it", f"mlflow.pyfunc.load_model('models:/{result.model_name}@{result.alias}')")
     table.add_row("wall time", f"{result.seconds:.0f} s")
     console.print(table)
+    # Commands outside the table, so a narrow terminal never cuts them.
+    console.print(f"open it:  mlflow ui --backend-store-uri {result.tracking_uri}", highlight=False)
+    if result.model_name:
+        uri = f"models:/{result.model_name}@{result.alias}"
+        console.print(f"load it:  mlflow.pyfunc.load_model({uri!r})", highlight=False)
 
 
 def _stage(recipe: Path, set_: list[str] | None, stage: str) -> None:
