@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from encore.inference import catalog_tracks
 from encore.models import load_model
 from encore.prompts import render_prompt
 from encore.retrieval import Retriever, load_catalog
 from encore.simulator import simulate
 from evaluation.generate import generate_playlists
+from evaluation.playlist import catalog_tracks
 
 
 def prompts_from_simulator(n: int, k: int) -> list[list[dict[str, str]]]:

@@ -17,14 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from encore.prompts import Track, catalog_key_index, parse_playlist, render_prompt, resolve
 from encore.retrieval import Retriever
 from evaluation.generate import generate_playlists
-
-
-def catalog_tracks(catalog: pd.DataFrame) -> dict[str, Track]:
-    """Catalog rows as prompt `Track`s, by track id."""
-    return {
-        r.track_id: Track(r.track_id, r.artist, r.title, r.genre, int(r.year), float(r.energy))
-        for r in catalog.itertuples(index=False)
-    }
+from evaluation.playlist import catalog_tracks
 
 
 @dataclass
