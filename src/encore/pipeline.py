@@ -46,7 +46,7 @@ def main(recipe: Recipe) -> PipelineResult:
         mlflow.log_metrics({f"eval/{k}": v for k, v in metrics.items()})
         out = PipelineResult(run.info.run_id, uri, metrics)
         if recipe.registry.enabled:
-            final_metrics = {k: v for k, v in results[final].metrics.items()} if final in results else {}
+            final_metrics = results[final].metrics if final in results else {}
             out.model_name, out.model_version = register.main(recipe, final_metrics)
             out.alias = recipe.registry.alias
         out.seconds = time.perf_counter() - start
