@@ -1,4 +1,4 @@
-"""Shared fixtures: a session-scoped local Spark session and an isolated MLflow store."""
+"""Shared fixtures: a session-scoped local Spark session, and no hub access for any test."""
 
 from __future__ import annotations
 
@@ -16,14 +16,6 @@ def spark() -> Iterator[object]:
     session = get_spark("local[1]", app_name="encore-tests")
     yield session
     session.stop()
-
-
-@pytest.fixture()
-def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    return uri
 
 
 @pytest.fixture(autouse=True)
