@@ -23,10 +23,13 @@ from data_prep import schemas
 from data_prep.eval_set import build_eval
 from data_prep.manifest import check_accounting, input_entry, output_entry, reason_counts
 from data_prep.pairs import build_pairs
+from data_prep.privacy import mask_columns, mask_text
 from data_prep.render import attach_tracks, render_responses
-from data_prep.rewards import response_rewards
+from data_prep.rewards import position_propensity, response_rewards, track_values
+from data_prep.settings import PrepSettings, load_settings
 from data_prep.sft import best_per_prompt, build_sft
 from data_prep.splits import add_prompt_id, add_user_key, assign_split, redact_user_id
+from data_prep.unpaired import build_unpaired
 from data_prep.validation import (
     InputSchemaError,
     missing_columns,
@@ -101,16 +104,22 @@ def run(
     catalog: str,
     intents: str | None,
     out: str,
-    eval_fraction: float = 0.2,
-    min_margin: float = 0.3,
-    sft_min_reward: float = 0.3,
-    max_pairs_per_prompt: int = 4,
-    early_skip: float = 0.25,
-    max_request_chars: int = 500,
     hash_key: str,
+    settings: PrepSettings | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Validate the logs, score responses, build pairs/sft/eval and write them with a manifest.
+    """Validate the logs, score responses, build pairs/unpaired/sft/eval and write them with a manifest.
+
+    Args:
+        spark: The session to run on.
+        responses: Responses log (JSON Lines or Parquet, file or directory).
+        interactions: Interactions log.
+        catalog: Catalog.
+        intents: Optional hidden intents (simulated logs), for evaluation.
+        out: Output directory, replaced atomically when the job succeeds.
+        hash_key: Key of the user and prompt hashes; never written anywhere.
+        settings: Rewards, pair strategies and exports; defaults when None.
+        seed: Breaks ties between equal pair margins.
 
     Returns:
         The manifest, as written to ``<out>/manifest.json``.
@@ -119,6 +128,7 @@ def run(
         InputSchemaError: An input is unreadable or lacks a required column.
         RowAccountingError: Some input's rows do not add up (a bug, never silently ignored).
     """
+    cfg = settings or PrepSettings()
     paths = {"catalog": catalog, "responses": responses, "interactions": interactions}
     if intents is not None:
         paths["intents"] = intents
@@ -132,7 +142,7 @@ def run(
     checked: dict[str, DataFrame] = {"catalog": validate_catalog(parsed["catalog"]).localCheckpoint()}
     catalog_ok = valid_rows(checked["catalog"], schemas.CATALOG)
     checked["responses"] = redact_user_id(
-        validate_responses(parsed["responses"], catalog_ok, max_request_chars=max_request_chars), hash_key
+        validate_responses(parsed["responses"], catalog_ok, max_request_chars=cfg.max_request_chars), hash_key
     ).localCheckpoint()
     responses_ok = add_user_key(valid_rows(checked["responses"], schemas.RESPONSES), hash_key)
     checked["interactions"] = validate_interactions(
@@ -143,24 +153,63 @@ def run(
     if intents is not None:
         checked["intents"] = validate_intents(parsed["intents"], responses_ok).localCheckpoint()
         intents_ok = valid_rows(checked["intents"], schemas.INTENTS)
+    masked = 0
+    if cfg.mask_pii:
+        changed = (mask_text(F.col("request")) != F.col("request")) | F.exists(
+            "history", lambda h: mask_text(h) != h
+        )
+        masked = responses_ok.where(changed).count()
+        responses_ok = mask_columns(responses_ok, {"request": "string", "history": "array"})
+        interactions_ok = mask_columns(interactions_ok, {"text": "string"})
 
-    rewards = response_rewards(responses_ok, interactions_ok, early_skip=early_skip)
-    keyed = assign_split(add_prompt_id(responses_ok, hash_key), eval_fraction)
+    rw = cfg.rewards
+    weights = rw.resolved_weights()
+    propensity = (
+        position_propensity(
+            responses_ok, interactions_ok, max_ipw=rw.max_ipw, min_support=rw.min_position_support
+        ).localCheckpoint()
+        if rw.position_bias == "ipw"
+        else None
+    )
+    values = track_values(
+        responses_ok,
+        interactions_ok,
+        propensity,
+        weights=weights,
+        early_skip=rw.early_skip,
+        clip=rw.track_clip,
+    ).localCheckpoint()
+    rewards = response_rewards(responses_ok, interactions_ok, values, weights=weights, clip=rw.track_clip)
+    keyed = assign_split(add_prompt_id(responses_ok, hash_key), cfg.eval_fraction)
     scored = render_responses(attach_tracks(keyed.join(rewards, "response_id"), catalog_ok)).localCheckpoint()
     best = best_per_prompt(scored)
     quarantine = quarantine_rows(checked["catalog"], "catalog")
     for name in list(paths)[1:]:
         quarantine = quarantine.unionByName(quarantine_rows(checked[name], name))
+    if cfg.mask_pii:
+        quarantine = quarantine.withColumn("raw", mask_text(F.col("raw")))
 
+    pc = cfg.pairs
     frames = {
         "validated/responses": responses_ok.select(*schemas.VALIDATED_RESPONSES.fieldNames()),
         "validated/interactions": interactions_ok,
         "validated/catalog": catalog_ok,
         "quarantine": quarantine,
         "pairs": build_pairs(
-            scored, min_margin=min_margin, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed
+            scored,
+            interactions_ok,
+            values,
+            strategies=pc.strategies,
+            min_margin=pc.min_margin,
+            early_skip=rw.early_skip,
+            max_per_prompt=pc.max_per_prompt,
+            max_per_user=pc.max_per_user,
+            seed=seed,
         ),
-        "sft": build_sft(best, sft_min_reward=sft_min_reward),
+        "unpaired": build_unpaired(
+            scored, min_reward=cfg.unpaired_min_reward, max_reward=cfg.unpaired_max_reward
+        ),
+        "sft": build_sft(best, sft_min_reward=cfg.sft_min_reward),
         "eval": build_eval(best, scored, intents_ok),
     }
     out_dir = Path(out).resolve()
@@ -171,7 +220,11 @@ def run(
         inputs = {}
         for name, path in paths.items():
             rows_out, by_reason = reason_counts(checked[name])
-            inputs[name] = input_entry(path, lines[name].count(), rows_out, by_reason)
+            seen = output_entry(lines[name].select("raw"), path)  # rows in, and the input's fingerprint
+            inputs[name] = {
+                **input_entry(path, seen["rows"], rows_out, by_reason),
+                "fingerprint": seen["fingerprint"],
+            }
         check_accounting(inputs)
         # Fingerprint what is on disk, which is also cheaper than recomputing the frames.
         written = {name: spark.read.parquet(str(tmp / name)) for name in frames}
@@ -180,16 +233,12 @@ def run(
         manifest = {
             "inputs": inputs,
             "outputs": outputs,
-            "config": {
-                "eval_fraction": eval_fraction,
-                "min_margin": min_margin,
-                "sft_min_reward": sft_min_reward,
-                "max_pairs_per_prompt": max_pairs_per_prompt,
-                "early_skip": early_skip,
-                "max_request_chars": max_request_chars,
-                "seed": seed,
-            },
+            "config": {**cfg.model_dump(mode="json", exclude={"hash_key", "spark_master"}), "seed": seed},
             "strategy_counts": {row["strategy"]: int(row["count"]) for row in sorted(strategies)},
+            "position_propensity": []
+            if propensity is None
+            else [r.asDict() for r in propensity.orderBy("position").collect()],
+            "requests_masked": masked,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _publish(tmp, out_dir)
@@ -207,12 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--catalog", required=True)
     parser.add_argument("--intents", default=None)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--eval-fraction", type=float, default=0.2)
-    parser.add_argument("--min-margin", type=float, default=0.3)
-    parser.add_argument("--sft-min-reward", type=float, default=0.3)
-    parser.add_argument("--max-pairs-per-prompt", type=int, default=4)
-    parser.add_argument("--early-skip", type=float, default=0.25)
-    parser.add_argument("--max-request-chars", type=int, default=500)
+    parser.add_argument("--config", default=None, help="settings as JSON or YAML (a recipe's prep section)")
     parser.add_argument(
         "--hash-key", default=os.environ.get("ENCORE_HASH_KEY"), help="default: $ENCORE_HASH_KEY"
     )
@@ -221,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.hash_key:
         parser.error("a hash key is required: --hash-key or ENCORE_HASH_KEY")
+    try:
+        settings = load_settings(args.config) if args.config else PrepSettings()
+    except (OSError, ValueError) as exc:
+        parser.error(f"--config {args.config}: {exc}")
 
     from data_prep.session import get_spark
 
@@ -232,13 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         catalog=args.catalog,
         intents=args.intents,
         out=args.out,
-        eval_fraction=args.eval_fraction,
-        min_margin=args.min_margin,
-        sft_min_reward=args.sft_min_reward,
-        max_pairs_per_prompt=args.max_pairs_per_prompt,
-        early_skip=args.early_skip,
-        max_request_chars=args.max_request_chars,
         hash_key=args.hash_key,
+        settings=settings,
         seed=args.seed,
     )
     counts = {name: entry["rows"] for name, entry in manifest["outputs"].items()}

@@ -1,62 +1,92 @@
-"""Preference pairs: responses to the same request, the better-rewarded one chosen over the other.
+"""Preference pairs from all selected strategies: union, exact duplicates removed, capped per prompt and user.
 
-Two responses form a pair when they share ``prompt_id`` (session, turn, request), user and candidate
-list (so one prompt serves both answers), their rewards differ by at least ``min_margin`` and their
-playlists differ. Ties never pair. Each prompt keeps its ``max_pairs_per_prompt`` widest-margin pairs.
+The strategies themselves live in :mod:`data_prep.strategies`. Two pairs are exact duplicates when
+their prompt, chosen and rejected messages are equal (e.g. the same A/B pair logged twice); the one
+with the wider margin stays. Each prompt then keeps its ``max_per_prompt`` widest-margin pairs, and
+each user its ``max_per_user``, so no prompt or heavy user dominates the data. Ties in margin are
+broken by a seeded hash of ``pair_id``: the output is the same for the same input and seed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from data_prep.schemas import PAIRS
-from data_prep.splits import pair_id
-
-STRATEGY = "reward_margin"
+from data_prep.strategies import edit_pairs, liked_disliked_pairs, refinement_pairs, response_pairs
 
 
-def build_pairs(
-    scored: DataFrame, *, min_margin: float, max_pairs_per_prompt: int, seed: int = 0
-) -> DataFrame:
-    """Build chosen/rejected pairs from scored, rendered responses.
+def finalize_pairs(pairs: DataFrame, *, max_per_prompt: int, max_per_user: int, seed: int = 0) -> DataFrame:
+    """Drop exact duplicates, then cap pairs per prompt and per user (widest margins first).
 
     Args:
-        scored: One row per response with ``response_id, prompt_id, user_key, split, candidates,
-            reward, prompt, completion``.
-        min_margin: Smallest reward difference that makes a pair.
-        max_pairs_per_prompt: Most pairs kept per prompt (widest margins first).
+        pairs: Rows of :data:`data_prep.schemas.PAIRS` from any strategies.
+        max_per_prompt: Most pairs kept per ``prompt_id``.
+        max_per_user: Most pairs kept per ``user_key``.
         seed: Breaks ties between equal margins, reproducibly.
 
     Returns:
         Rows of :data:`data_prep.schemas.PAIRS`.
     """
-    a, b = scored.alias("a"), scored.alias("b")
-    margin = F.round(F.col("a.reward") - F.col("b.reward"), 6)
-    joined = a.join(
-        b,
-        (F.col("a.prompt_id") == F.col("b.prompt_id"))
-        & (F.col("a.user_key") == F.col("b.user_key"))
-        & (F.col("a.candidates") == F.col("b.candidates"))
-        & (F.col("a.reward") > F.col("b.reward"))
-        & (margin >= F.lit(min_margin))
-        & (F.col("a.completion") != F.col("b.completion")),
+    content = F.sha2(F.to_json(F.struct("prompt", "chosen", "rejected")), 256)
+    order = [F.col("margin").desc(), F.xxhash64("pair_id", F.lit(seed)), F.col("pair_id")]
+    rank = F.row_number()
+    unique = (
+        pairs.withColumn("_content", content)
+        .withColumn("_rank", rank.over(Window.partitionBy("_content").orderBy(*order)))
+        .where(F.col("_rank") == 1)
     )
-    pairs = joined.select(
-        F.col("a.prompt").alias("prompt"),
-        F.col("a.completion").alias("chosen"),
-        F.col("b.completion").alias("rejected"),
-        pair_id(F.col("a.prompt_id"), F.col("a.response_id"), F.col("b.response_id")).alias("pair_id"),
-        F.col("a.prompt_id").alias("prompt_id"),
-        F.col("a.user_key").alias("user_key"),
-        F.col("a.reward").alias("reward_chosen"),
-        F.col("b.reward").alias("reward_rejected"),
-        margin.alias("margin"),
-        F.lit(STRATEGY).alias("strategy"),
-        F.col("a.split").alias("split"),
-    )
-    rank = Window.partitionBy("prompt_id").orderBy(
-        F.col("margin").desc(), F.xxhash64("pair_id", F.lit(seed)), F.col("pair_id")
-    )
-    kept = pairs.withColumn("_rank", F.row_number().over(rank)).where(F.col("_rank") <= max_pairs_per_prompt)
-    return kept.select(*PAIRS.fieldNames())
+    per_prompt = unique.withColumn("_rank", rank.over(Window.partitionBy("prompt_id").orderBy(*order)))
+    per_prompt = per_prompt.where(F.col("_rank") <= max_per_prompt)
+    per_user = per_prompt.withColumn("_rank", rank.over(Window.partitionBy("user_key").orderBy(*order)))
+    return per_user.where(F.col("_rank") <= max_per_user).select(*PAIRS.fieldNames())
+
+
+def build_pairs(
+    scored: DataFrame,
+    interactions: DataFrame,
+    values: DataFrame,
+    *,
+    strategies: Sequence[str],
+    min_margin: float,
+    early_skip: float,
+    max_per_prompt: int,
+    max_per_user: int,
+    seed: int = 0,
+) -> DataFrame:
+    """Pairs from the selected strategies, finalized (see :func:`finalize_pairs`).
+
+    Args:
+        scored: Scored, rendered responses (see :mod:`data_prep.strategies`).
+        interactions: Valid interactions.
+        values: Track values (:func:`data_prep.rewards.track_values`).
+        strategies: Names among ``response, edit, refinement, liked_disliked``.
+        min_margin: Smallest reward gap for ``response`` and ``edit`` pairs.
+        early_skip: Fraction of the track below which a plain skip is early.
+        max_per_prompt: See :func:`finalize_pairs`.
+        max_per_user: See :func:`finalize_pairs`.
+        seed: See :func:`finalize_pairs`.
+
+    Returns:
+        Rows of :data:`data_prep.schemas.PAIRS`.
+    """
+    built = {
+        "response": lambda: response_pairs(scored, min_margin=min_margin),
+        "edit": lambda: edit_pairs(
+            scored, interactions, values, min_margin=min_margin, early_skip=early_skip
+        ),
+        "refinement": lambda: refinement_pairs(scored, interactions),
+        "liked_disliked": lambda: liked_disliked_pairs(scored, interactions, values),
+    }
+    unknown = sorted(set(strategies) - set(built))
+    if unknown:
+        raise ValueError(f"unknown pair strategies {unknown}; known: {sorted(built)}")
+    frames = [built[name]() for name in strategies]
+    if not frames:
+        return scored.sparkSession.createDataFrame([], PAIRS)
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return finalize_pairs(union, max_per_prompt=max_per_prompt, max_per_user=max_per_user, seed=seed)

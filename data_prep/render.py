@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
 
@@ -26,6 +26,16 @@ def _prompt_udf(request, history, candidates):
 @F.udf(returnType=MESSAGES)
 def _answer_udf(playlist, candidates):
     return [{"role": "assistant", "content": render_playlist(_tracks(playlist), _tracks(candidates))}]
+
+
+def render_answer(playlist: Column, candidates: Column) -> Column:
+    """The assistant message (a one-element message array) naming ``playlist`` tracks among ``candidates``.
+
+    Args:
+        playlist: An array of :data:`data_prep.schemas.TRACK`, in order.
+        candidates: The prompt's candidate tracks (same struct); tracks outside them get id ``c0``.
+    """
+    return _answer_udf(playlist, candidates)
 
 
 def _track_list(responses: DataFrame, catalog: DataFrame, column: str) -> DataFrame:
@@ -68,5 +78,5 @@ def render_responses(responses: DataFrame) -> DataFrame:
         ``responses`` with the two message columns, rendered by :mod:`encore.prompts`.
     """
     prompt = _prompt_udf(F.col("request"), F.col("history"), F.col("candidates_tracks"))
-    completion = _answer_udf(F.col("track_ids_tracks"), F.col("candidates_tracks"))
+    completion = render_answer(F.col("track_ids_tracks"), F.col("candidates_tracks"))
     return responses.withColumn("prompt", prompt).withColumn("completion", completion)

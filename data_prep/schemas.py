@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql.types import (
     ArrayType,
+    BooleanType,
     DoubleType,
     IntegerType,
     LongType,
@@ -72,7 +73,9 @@ REQUIRED = {
     "intents": ("response_id", "intent"),
 }
 
-TRACK_EVENTS = ("play", "skip", "complete", "save", "like", "dislike", "remove")
+# skip_1/skip_2/skip_3 are MSSD's skip labels (very briefly / briefly / most of the track played), for logs
+# that carry the label instead of ms_played.
+TRACK_EVENTS = ("play", "skip", "skip_1", "skip_2", "skip_3", "complete", "save", "like", "dislike", "remove")
 RESPONSE_EVENTS = ("thumbs_up", "thumbs_down", "refine")
 EVENTS = TRACK_EVENTS + RESPONSE_EVENTS
 
@@ -96,6 +99,16 @@ MESSAGE = _fields(("role", StringType()), ("content", StringType()))
 MESSAGES = ArrayType(MESSAGE)
 
 TRACK_REWARDS = _fields(("response_id", StringType()), ("track_id", StringType()), ("reward", DoubleType()))
+PROPENSITY = _fields(
+    ("position", IntegerType()), ("shown", LongType()), ("examined", LongType()), ("propensity", DoubleType())
+)
+TRACK_VALUES = _fields(
+    ("response_id", StringType()),
+    ("track_id", StringType()),
+    ("position", IntegerType()),
+    ("reward", DoubleType()),
+    ("value", DoubleType()),
+)
 RESPONSE_REWARDS = _fields(("response_id", StringType()), ("reward", DoubleType()))
 
 PAIRS = _fields(
@@ -113,6 +126,17 @@ PAIRS = _fields(
 )
 SFT = _fields(
     ("messages", MESSAGES),
+    ("prompt_id", StringType()),
+    ("user_key", StringType()),
+    ("reward", DoubleType()),
+    ("origin", StringType()),  # feedback (a high-reward response) or curated (e.g. an MPD playlist)
+    ("split", StringType()),
+)
+# Unpaired rows for KTO: one response, desirable (label true) or not.
+UNPAIRED = _fields(
+    ("prompt", MESSAGES),
+    ("completion", MESSAGES),
+    ("label", BooleanType()),
     ("prompt_id", StringType()),
     ("user_key", StringType()),
     ("reward", DoubleType()),

@@ -11,7 +11,7 @@ the first reason that fails, checked in this order:
   (in ``track_ids`` or ``candidates``), ``duplicate_response_id``;
 - interactions: ``missing_field:track_id`` (track-level events only), ``unknown_event``,
   ``unknown_response``, ``unknown_track_id``, ``negative_ms_played``, ``absurd_ms_played``,
-  ``duplicate_event``;
+  ``ts_before_response`` (an event logged before its playlist was shown), ``duplicate_event``;
 - intents: ``unknown_response``, ``duplicate_response_id``.
 
 Duplicates keep the first row by (``ts``, raw text), so the choice does not depend on partitioning.
@@ -184,7 +184,12 @@ def validate_interactions(parsed: DataFrame, responses: DataFrame, catalog: Data
         ),
         F.when(~F.col("event").isin(*EVENTS), F.lit("unknown_event")),
     )
-    df = _flag_absent(df, responses, "response_id", "response_id", "unknown_response")
+    # Response ids are unique among valid responses: one join finds both the response and its time.
+    shown = responses.select(F.col("response_id").alias("_rid"), F.col("ts").alias("_shown"))
+    df = df.join(shown, df["response_id"] == shown["_rid"], "left")
+    df = _first_failure(
+        df, F.when(F.col("response_id").isNotNull() & F.col("_rid").isNull(), F.lit("unknown_response"))
+    )
     df = _flag_absent(df, catalog, "track_id", "track_id", "unknown_track_id")
     durations = catalog.select(F.col("track_id").alias("_tid"), F.col("duration_ms").alias("_duration"))
     df = df.join(durations, df["track_id"] == durations["_tid"], "left")
@@ -192,8 +197,13 @@ def validate_interactions(parsed: DataFrame, responses: DataFrame, catalog: Data
     df = _first_failure(
         df,
         F.when(F.col("ms_played") < 0, F.lit("negative_ms_played")),
-        F.when(F.col("ms_played") > 2 * F.col("track_ms") + ABSURD_SLACK_MS, F.lit("absurd_ms_played")),
-    )
+        # In double: an absurd track_ms (near 2**63) must not overflow the bound.
+        F.when(
+            F.col("ms_played") > 2 * F.col("track_ms").cast("double") + ABSURD_SLACK_MS,
+            F.lit("absurd_ms_played"),
+        ),
+        F.when(F.col("ts") < F.col("_shown"), F.lit("ts_before_response")),
+    ).drop("_rid", "_shown")
     return _flag_duplicates(df, ["response_id", "track_id", "position", "event", "ts"], "duplicate_event")
 
 

@@ -1,23 +1,38 @@
-"""Prep stage: simulated or logged feedback → validated, paired, split datasets with a manifest (Spark)."""
+"""Prep stage: simulated or logged feedback → validated, paired, split datasets with a manifest (Spark).
+
+Besides the manifest's counts, the run records every input and output as an `mlflow.data` Spark
+dataset whose digest is the manifest's content fingerprint (so two runs on the same data show the
+same digest), the mix of pair strategies, and plots of the pair margins and position propensities.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 
 from encore.config import Recipe
 from encore.tracking import log_manifest_metrics, stage_run
 
+LOGGED_OUTPUTS = ("pairs", "unpaired", "sft", "eval", "quarantine")
 
-def raw_logs(recipe: Recipe) -> dict[str, str | None]:
-    """Paths of the canonical logs: the recipe's own, or freshly simulated ones (deterministic by seed)."""
+
+def raw_logs(recipe: Recipe, spark: Any) -> dict[str, str | None]:
+    """Paths of the canonical logs: the recipe's own, a public dataset's, or simulated (deterministic by seed)."""
     if recipe.data.source == "logs":
         assert recipe.data.logs is not None  # checked when the recipe was loaded
         return recipe.data.logs.model_dump()
+    if recipe.data.source == "ingest":
+        from data_prep.adapters import ingest
+
+        assert recipe.data.ingest is not None  # checked when the recipe was loaded
+        raw = recipe.out / "raw"
+        ingest(spark, recipe.data.ingest.kind, recipe.data.ingest.input, str(raw))
+        mlflow.log_artifact(str(raw / "manifest.json"), "ingest")
+        return {name: str(raw / name) for name in ("responses", "interactions", "catalog")}
     from encore.simulator import simulate
 
     sim = recipe.data.simulator
@@ -41,9 +56,9 @@ def main(recipe: Recipe) -> dict:
 
     out = recipe.out / "prepared"
     with stage_run(recipe, "prep"):
-        logs = raw_logs(recipe)
         spark = get_spark(recipe.prep.spark_master, app_name=f"encore-prep-{recipe.name}")
         try:
+            logs = raw_logs(recipe, spark)
             manifest = run(
                 spark,
                 responses=str(logs["responses"]),
@@ -51,27 +66,56 @@ def main(recipe: Recipe) -> dict:
                 catalog=str(logs["catalog"]),
                 intents=logs.get("intents"),
                 out=str(out),
-                eval_fraction=recipe.prep.eval_fraction,
-                min_margin=recipe.prep.min_margin,
-                sft_min_reward=recipe.prep.sft_min_reward,
-                max_pairs_per_prompt=recipe.prep.max_pairs_per_prompt,
-                early_skip=recipe.prep.early_skip,
-                max_request_chars=recipe.prep.max_request_chars,
                 hash_key=os.environ.get("ENCORE_HASH_KEY", recipe.prep.hash_key),
+                settings=recipe.prep,
                 seed=recipe.seed,
             )
+            _log_datasets(spark, manifest)
         finally:
             spark.stop()
-        for name in ("responses", "interactions", "catalog"):
-            mlflow.log_input(_dataset(Path(str(logs[name])), f"raw-{name}"), context="raw")
-        for name in ("pairs", "sft", "eval"):
-            mlflow.log_input(_dataset(out / name, name), context="prepared")
         log_manifest_metrics(manifest)
+        mlflow.log_metric("prep/requests_masked", manifest["requests_masked"])
         mlflow.log_artifact(str(out / "manifest.json"))
+        _log_plots(out, manifest)
     return manifest
 
 
-def _dataset(path: Path, name: str) -> PandasDataset:
-    """An `mlflow.data` dataset (schema, digest, source) for a JSONL file or a Parquet directory."""
-    frame = pd.read_json(path, lines=True) if path.suffix == ".jsonl" else pd.read_parquet(path)
-    return from_pandas(frame, source=str(path), name=name)
+def _log_datasets(spark: Any, manifest: dict) -> None:
+    """Inputs and outputs as `mlflow.data` Spark datasets, their digests the manifest's fingerprints."""
+    from mlflow.data.spark_dataset import from_spark
+
+    from data_prep.job import read_lines
+
+    for name, entry in manifest["inputs"].items():
+        frame = read_lines(spark, name, entry["path"])
+        dataset = from_spark(frame, path=entry["path"], name=f"raw-{name}", digest=entry["fingerprint"])
+        mlflow.log_input(dataset, context="raw")
+    for name in LOGGED_OUTPUTS:
+        entry = manifest["outputs"][name]
+        frame = spark.read.parquet(entry["path"])
+        dataset = from_spark(frame, path=entry["path"], name=name, digest=entry["fingerprint"])
+        mlflow.log_input(dataset, context="prepared")
+
+
+def _log_plots(out: Path, manifest: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = pd.read_parquet(out / "pairs", columns=["margin", "strategy"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for strategy, group in sorted(pairs.groupby("strategy")):
+        left.hist(group["margin"], bins=30, alpha=0.6, label=f"{strategy} ({len(group)})")
+    left.set(title="Reward margin of the pairs", xlabel="reward(chosen) − reward(rejected)", ylabel="pairs")
+    if len(pairs):
+        left.legend()
+    propensity = pd.DataFrame(manifest["position_propensity"])
+    if len(propensity):
+        right.plot(propensity["position"], propensity["propensity"], marker="o")
+    right.set(
+        title="Examination propensity by position", xlabel="position (0 = first)", ylabel="θ", ylim=(0, 1.05)
+    )
+    fig.tight_layout()
+    mlflow.log_figure(fig, "prep/margins_and_propensity.png")
+    plt.close(fig)
