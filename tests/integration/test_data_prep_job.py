@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from data_prep.job import run
+from data_prep.settings import PairSettings, PrepSettings
 from data_prep.validation import InputSchemaError
 from encore.prompts import Track, render_playlist, render_prompt
 
@@ -174,7 +176,8 @@ def _answer(track_ids: list[str], candidates: list[str]) -> list[Row]:
 
 def test_run_writes_consistent_outputs(spark, tmp_path: Path) -> None:
     paths = _dataset(tmp_path / "in")
-    kwargs = dict(paths, eval_fraction=0.5, max_pairs_per_prompt=2, hash_key=KEY)
+    settings = PrepSettings(eval_fraction=0.5, pairs=PairSettings(max_per_prompt=2))
+    kwargs = dict(paths, settings=settings, hash_key=KEY)
     manifest = run(spark, out=str(tmp_path / "out1"), **kwargs)
     out = tmp_path / "out1"
 
@@ -195,33 +198,77 @@ def test_run_writes_consistent_outputs(spark, tmp_path: Path) -> None:
         assert (entry["rows_in"], entry["rows_out"]) == (rows_in, rows_out), name
         assert entry["rows_in"] == entry["rows_out"] + entry["rows_quarantined"]
         assert entry["quarantined_by_reason"] == reasons[name]
+    for name, entry in manifest["inputs"].items():
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{16}", entry["fingerprint"]), name
+        assert int(entry["fingerprint"][:8], 16) == entry["rows_in"], name
     assert json.loads((out / "manifest.json").read_text()) == manifest
+    # Shown tracks per playlist position (positions of r1..r8's playlists) and those with a valid track-level
+    # event: position 0: 8 shown, examined r1/t1, r2/t4, r3/t1, r4/t2, r5/t3; position 1: r1/t2, r2/t5,
+    # r4/t3; position 2: r1/t3, whose only event (a play with ms_played "x") was quarantined. No position was
+    # shown min_position_support (20) times, so none has an estimate and every propensity is 1.
+    assert manifest["position_propensity"] == [
+        {"position": 0, "shown": 8, "examined": 5, "propensity": 1.0},
+        {"position": 1, "shown": 3, "examined": 3, "propensity": 1.0},
+        {"position": 2, "shown": 1, "examined": 0, "propensity": 1.0},
+    ]
+    assert manifest["requests_masked"] == 0
+    assert manifest["config"] == {**settings.model_dump(mode="json"), "seed": 0}
     for name, entry in manifest["outputs"].items():
         assert spark.read.parquet(entry["path"]).count() == entry["rows"], name
 
     pairs = spark.read.parquet(str(out / "pairs"))
     s3 = ["t1", "t2", "t3"]
+    # Track rewards (no position weighting, see above): r1: t1 complete + save 3, t2 like 1.5; r2: t4 early
+    # skip -1, t5 dislike -2; r3: t1 1; r4: t2 late skip -0.25, t3 1; r5: t3 1. Responses: r1 has a thumbs_up,
+    # which replaces its implicit (3 + 1.5 + 0) / 3 = 1.5 with 3.0 (it used to add a bonus: 2.5); r2 (-1 - 2) / 2
+    # = -1.5; r4 (1 - 0.25) / 2 = 0.375; r5 1; r6, r7, r8 0.
+    # "response" pairs (min_margin 0.3): s1 r1 > r2 by 4.5; s3 r5 > r6 by 1, r5 > r4 by 0.625, r4 > r6 by 0.375
+    # (dropped: max_per_prompt 2); s4's r7 and r8 tie.
+    # "edit": r2's t4 (early skip) and t5 (dislike) go, replaced in order by the tracks saved or liked in its
+    # session s1 (r1's t1 and t2, among r2's candidates): chosen [t1, t2], (3 + 1.5) / 2 = 2.25 over -1.5. Its
+    # margin, 3.75, ranks second on s1's prompt, under the cap. r4's late skip is not negative.
+    # No "refinement" pair (the one refine event was quarantined) and no "liked_disliked" one (no playlist
+    # has both a like and a dislike).
     assertDataFrameEqual(
-        pairs.select("prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin", "split"),
+        pairs.select("prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin", "strategy", "split"),
         [
             Row(prompt=_prompt(CANDS), chosen=_answer(["t1", "t2", "t3"], CANDS), rejected=_answer(["t4", "t5"], CANDS),
-                reward_chosen=2.5, reward_rejected=-1.5, margin=4.0, split="train"),
+                reward_chosen=3.0, reward_rejected=-1.5, margin=4.5, strategy="response", split="train"),
+            Row(prompt=_prompt(CANDS), chosen=_answer(["t1", "t2"], CANDS), rejected=_answer(["t4", "t5"], CANDS),
+                reward_chosen=2.25, reward_rejected=-1.5, margin=3.75, strategy="edit", split="train"),
             Row(prompt=_prompt(s3), chosen=_answer(["t3"], s3), rejected=_answer(["t1"], s3),
-                reward_chosen=1.0, reward_rejected=0.0, margin=1.0, split="eval"),
+                reward_chosen=1.0, reward_rejected=0.0, margin=1.0, strategy="response", split="eval"),
             Row(prompt=_prompt(s3), chosen=_answer(["t3"], s3), rejected=_answer(["t2", "t3"], s3),
-                reward_chosen=1.0, reward_rejected=0.375, margin=0.625, split="eval"),
+                reward_chosen=1.0, reward_rejected=0.375, margin=0.625, strategy="response", split="eval"),
         ],
     )  # fmt: skip
-    assert manifest["strategy_counts"] == {"reward_margin": 3}
+    assert manifest["strategy_counts"] == {"edit": 1, "response": 3}
 
+    # Unpaired (KTO): desirable from 0.5 (r1 3.0, r3 1.0, r5 1.0), undesirable up to -0.5 (r2 -1.5).
+    unpaired = spark.read.parquet(str(out / "unpaired"))
+    assertDataFrameEqual(
+        unpaired.select("prompt", "completion", "label", "reward", "split"),
+        [
+            Row(prompt=_prompt(CANDS), completion=_answer(["t1", "t2", "t3"], CANDS), label=True, reward=3.0,
+                split="train"),
+            Row(prompt=_prompt(CANDS), completion=_answer(["t4", "t5"], CANDS), label=False, reward=-1.5,
+                split="train"),
+            Row(prompt=_prompt(["t1", "t2"], ["something calm"]), completion=_answer(["t1"], ["t1", "t2"]),
+                label=True, reward=1.0, split="train"),
+            Row(prompt=_prompt(s3), completion=_answer(["t3"], s3), label=True, reward=1.0, split="eval"),
+        ],
+    )  # fmt: skip
+
+    # SFT: the best response of each prompt from reward 0.3 (s4's best, r7, has 0); all from feedback.
     sft = spark.read.parquet(str(out / "sft"))
     assertDataFrameEqual(
-        sft.select("messages", "reward", "split"),
+        sft.select("messages", "reward", "origin", "split"),
         [
-            Row(messages=_prompt(CANDS) + _answer(["t1", "t2", "t3"], CANDS), reward=2.5, split="train"),
-            Row(messages=_prompt(["t1", "t2"], ["something calm"]) + _answer(["t1"], ["t1", "t2"]), reward=1.0,
+            Row(messages=_prompt(CANDS) + _answer(["t1", "t2", "t3"], CANDS), reward=3.0, origin="feedback",
                 split="train"),
-            Row(messages=_prompt(s3) + _answer(["t3"], s3), reward=1.0, split="eval"),
+            Row(messages=_prompt(["t1", "t2"], ["something calm"]) + _answer(["t1"], ["t1", "t2"]), reward=1.0,
+                origin="feedback", split="train"),
+            Row(messages=_prompt(s3) + _answer(["t3"], s3), reward=1.0, origin="feedback", split="eval"),
         ],
     )  # fmt: skip
 

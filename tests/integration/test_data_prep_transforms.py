@@ -4,36 +4,41 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
 
 import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from data_prep import schemas
-from data_prep.pairs import build_pairs
-from data_prep.rewards import response_rewards, track_rewards
+from data_prep.pairs import finalize_pairs
+from data_prep.rewards import response_rewards, track_rewards, track_values
 from data_prep.splits import add_prompt_id, add_user_key, assign_split, redact_user_id
+from data_prep.strategies import response_pairs
 from data_prep.validation import parse_lines
 
 pytestmark = pytest.mark.integration
 
-INTERACTIONS = "response_id string, track_id string, event string, ms_played long, track_ms long"
+INTERACTIONS = (
+    "response_id string, track_id string, event string, ms_played long, track_ms long, ts timestamp"
+)
+T0, T1 = datetime(2024, 5, 1, 10, 0), datetime(2024, 5, 1, 10, 5)
 
 
 def test_track_and_response_rewards(spark) -> None:
     events = spark.createDataFrame(
         [
-            ("r1", "a", "complete", 200, 200),
-            ("r1", "a", "save", 200, 200),
-            ("r1", "a", "like", 200, 200),  # 1 + 2 + 1.5 = 4.5, clipped to 3
-            ("r1", "b", "skip", 40, 200),  # 0.2 played: early
-            ("r1", "c", "skip", 100, 200),  # 0.5 played: late
-            ("r1", "d", "skip", None, 200),  # unknown play time: early
-            ("r1", None, "thumbs_down", None, None),
-            ("r2", "a", "play", 10, 200),
-            ("r2", "x", "complete", 200, 200),  # not in r2's playlist: ignored for the response
-            ("r2", None, "thumbs_up", None, None),
-            ("r2", None, "thumbs_up", None, None),  # bonus clipped to 1
+            ("r1", "a", "complete", 200, 200, T0),
+            ("r1", "a", "save", 200, 200, T0),
+            ("r1", "a", "like", 200, 200, T0),  # 1 + 2 + 1.5 = 4.5, clipped to 3
+            ("r1", "b", "skip", 40, 200, T0),  # 0.2 played: early
+            ("r1", "c", "skip", 100, 200, T0),  # 0.5 played: late
+            ("r1", "d", "skip", None, 200, T0),  # unknown play time: early
+            ("r3", None, "thumbs_down", None, None, T0),
+            ("r2", "a", "play", 10, 200, T0),
+            ("r2", "x", "complete", 200, 200, T0),  # not in r2's playlist: ignored for the response
+            ("r2", None, "thumbs_up", None, None, T0),
+            ("r2", None, "thumbs_up", None, None, T1),
         ],
         INTERACTIONS,
     )
@@ -52,14 +57,17 @@ def test_track_and_response_rewards(spark) -> None:
         [("r1", ["a", "b", "c", "d", "e"]), ("r2", ["a", "b"]), ("r3", ["a"])],
         "response_id string, track_ids array<string>",
     )
-    rewards = response_rewards(responses, events)
+    values = track_values(responses, events, None)
+    rewards = response_rewards(responses, events, values)
     assertSchemaEqual(rewards.schema, schemas.RESPONSE_REWARDS)
+    # Thumbs now replace the implicit reward with their weight (they used to add a bonus clipped to 1), so
+    # the thumbs_down moved from r1 to r3, which keeps r1's implicit mean under test: (3 - 1 - 0.25 - 1) / 5.
     assertDataFrameEqual(
         rewards,
         [
-            Row(response_id="r1", reward=0.75 / 5 - 1.0),
-            Row(response_id="r2", reward=1.0),
-            Row(response_id="r3", reward=0.0),
+            Row(response_id="r1", reward=0.75 / 5),
+            Row(response_id="r2", reward=3.0),  # thumbs_up weight, whatever the tracks say
+            Row(response_id="r3", reward=-3.0),  # thumbs_down weight
         ],
     )
     custom = track_rewards(
@@ -79,24 +87,25 @@ def _msg(text: str) -> list[Row]:
 
 
 def test_pairs_margin_ties_cap_and_candidates(spark) -> None:
-    prompt = [Row(role="user", content="p")]
+    # Each prompt reads differently: finalize_pairs drops pairs whose prompt and answers read the same.
+    prompt = {p: [Row(role="user", content=p)] for p in ("p1", "p2", "p3", "p4")}
     rows = [
         # p1: cap 2 keeps the two widest margins
-        ("r1", "p1", "u1", "train", ["c"], 1.0, prompt, _msg("A")),
-        ("r2", "p1", "u1", "train", ["c"], 0.5, prompt, _msg("B")),
-        ("r3", "p1", "u1", "train", ["c"], 0.0, prompt, _msg("C")),
-        ("r4", "p1", "u1", "train", ["c"], 0.4, prompt, _msg("D")),
+        ("r1", "p1", "u1", "train", ["c"], 1.0, prompt["p1"], _msg("A")),
+        ("r2", "p1", "u1", "train", ["c"], 0.5, prompt["p1"], _msg("B")),
+        ("r3", "p1", "u1", "train", ["c"], 0.0, prompt["p1"], _msg("C")),
+        ("r4", "p1", "u1", "train", ["c"], 0.4, prompt["p1"], _msg("D")),
         # p2: r5/r6 margin below 0.3, r6/r10 tie, r5/r7 the same playlist: only r6>r7 and r10>r7 pair
-        ("r5", "p2", "u2", "eval", ["c"], 0.7, prompt, _msg("A")),
-        ("r6", "p2", "u2", "eval", ["c"], 0.45, prompt, _msg("B")),
-        ("r10", "p2", "u2", "eval", ["c"], 0.45, prompt, _msg("C")),
-        ("r7", "p2", "u2", "eval", ["c"], 0.0, prompt, _msg("A")),
+        ("r5", "p2", "u2", "eval", ["c"], 0.7, prompt["p2"], _msg("A")),
+        ("r6", "p2", "u2", "eval", ["c"], 0.45, prompt["p2"], _msg("B")),
+        ("r10", "p2", "u2", "eval", ["c"], 0.45, prompt["p2"], _msg("C")),
+        ("r7", "p2", "u2", "eval", ["c"], 0.0, prompt["p2"], _msg("A")),
         # p3: different candidate lists cannot share a prompt
-        ("r8", "p3", "u3", "eval", ["c"], 1.0, prompt, _msg("A")),
-        ("r9", "p3", "u3", "eval", ["d"], 0.0, prompt, _msg("B")),
+        ("r8", "p3", "u3", "eval", ["c"], 1.0, prompt["p3"], _msg("A")),
+        ("r9", "p3", "u3", "eval", ["d"], 0.0, prompt["p3"], _msg("B")),
         # p4: 0.7 - 0.4 is 0.29999999999999993 in floating point, still a 0.3 margin
-        ("r11", "p4", "u4", "train", ["c"], 0.7, prompt, _msg("A")),
-        ("r12", "p4", "u4", "train", ["c"], 0.4, prompt, _msg("B")),
+        ("r11", "p4", "u4", "train", ["c"], 0.7, prompt["p4"], _msg("A")),
+        ("r12", "p4", "u4", "train", ["c"], 0.4, prompt["p4"], _msg("B")),
     ]
     scored = spark.createDataFrame(
         rows,
@@ -104,20 +113,20 @@ def test_pairs_margin_ties_cap_and_candidates(spark) -> None:
         "reward double, prompt array<struct<role:string,content:string>>, "
         "completion array<struct<role:string,content:string>>",
     )
-    pairs = build_pairs(scored, min_margin=0.3, max_pairs_per_prompt=2)
+    pairs = finalize_pairs(response_pairs(scored, min_margin=0.3), max_per_prompt=2, max_per_user=100)
     assertSchemaEqual(pairs.schema, schemas.PAIRS)
-    got = pairs.select("prompt_id", "chosen", "rejected", "margin", "split")
+    got = pairs.select("prompt_id", "chosen", "rejected", "margin", "strategy", "split")
     assertDataFrameEqual(
         got,
         [
-            Row(prompt_id="p1", chosen=_msg("A"), rejected=_msg("C"), margin=1.0, split="train"),
-            Row(prompt_id="p1", chosen=_msg("A"), rejected=_msg("D"), margin=0.6, split="train"),
-            Row(prompt_id="p2", chosen=_msg("B"), rejected=_msg("A"), margin=0.45, split="eval"),
-            Row(prompt_id="p2", chosen=_msg("C"), rejected=_msg("A"), margin=0.45, split="eval"),
-            Row(prompt_id="p4", chosen=_msg("A"), rejected=_msg("B"), margin=0.3, split="train"),
+            Row(prompt_id="p1", chosen=_msg("A"), rejected=_msg("C"), margin=1.0, strategy="response", split="train"),
+            Row(prompt_id="p1", chosen=_msg("A"), rejected=_msg("D"), margin=0.6, strategy="response", split="train"),
+            Row(prompt_id="p2", chosen=_msg("B"), rejected=_msg("A"), margin=0.45, strategy="response", split="eval"),
+            Row(prompt_id="p2", chosen=_msg("C"), rejected=_msg("A"), margin=0.45, strategy="response", split="eval"),
+            Row(prompt_id="p4", chosen=_msg("A"), rejected=_msg("B"), margin=0.3, strategy="response", split="train"),
         ],
-    )
-    again = build_pairs(scored, min_margin=0.3, max_pairs_per_prompt=2)
+    )  # fmt: skip
+    again = finalize_pairs(response_pairs(scored, min_margin=0.3), max_per_prompt=2, max_per_user=100)
     assertDataFrameEqual(again, pairs)
 
 
