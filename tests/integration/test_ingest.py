@@ -86,7 +86,11 @@ def test_cpcd_counts_schemas_and_data_prep(spark, tmp_path: Path) -> None:
             rows,
             0,
         )
-    assert prepared["outputs"]["pairs"]["rows"] > 0
+    pairs = spark.read.parquet(prepared["outputs"]["pairs"]["path"]).where(
+        F.col("strategy") == "liked_disliked"
+    )
+    # Liked-vs-disliked pairs come from exactly the turns with both a like and a dislike.
+    assert pairs.select("prompt_id").distinct().count() == 578
 
 
 def _feedback_turns(spark: SparkSession, out: Path) -> list[str]:
