@@ -40,5 +40,19 @@ format: setup ## Apply ruff's fixes and formatting
 bench: setup ## Run the benchmarks in bench/ (slow; results go to docs/benchmarks.md)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+.PHONY: server-up server-down
+server-up: setup ## Start the team MLflow server on PostgreSQL (docs/team-setup.md); prints MLFLOW_TRACKING_URI
+	bash scripts/team-server.sh start
+
+server-down: ## Stop the team MLflow server and its PostgreSQL
+	bash scripts/team-server.sh stop
+
+.PHONY: spark-up spark-down
+spark-up: setup ## Start a local Spark standalone cluster (master + 2 workers on 127.0.0.1; scripts/spark-cluster.sh)
+	bash scripts/spark-cluster.sh start
+
+spark-down: ## Stop the local Spark standalone cluster started by spark-up
+	bash scripts/spark-cluster.sh stop
+
 clean: ## Remove outputs, the local MLflow store and caches (not .venv)
 	rm -rf outputs mlruns .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,8 @@
-"""The whole path in one parent MLflow run: prep → SFT → DPO → eval → register, then a short summary."""
+"""The whole path in one parent MLflow run: prep → SFT → preference method → eval → register, then a summary.
+
+The preference method is the recipe's `preference`: `dpo`, `kto`, `orpo`, `simpo`, or `rlhf`
+(a reward model, then GRPO against it).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import mlflow
 
 from encore import tracking
 from encore.config import Recipe
-from encore.stages import dpo, evaluate, prep, register, sft
+from encore.stages import evaluate, prep, register, sft
+
+SUMMARY_METRICS = ("format_valid", "grounded", "fulfillment", "n_requests")
 
 
 @dataclass
@@ -23,26 +29,53 @@ class PipelineResult:
     seconds: float = 0.0
 
 
+def train_preference(recipe: Recipe) -> None:
+    """Run the recipe's preference method (each stage imported only when it runs: ORPO/SimPO are experimental)."""
+    if recipe.preference == "dpo" and recipe.dpo.enabled:
+        from encore.stages import dpo
+
+        dpo.main(recipe)
+    elif recipe.preference == "kto" and recipe.kto.enabled:
+        from encore.stages import kto
+
+        kto.main(recipe)
+    elif recipe.preference == "orpo" and recipe.orpo.enabled:
+        from encore.stages import orpo
+
+        orpo.main(recipe)
+    elif recipe.preference == "simpo" and recipe.simpo.enabled:
+        from encore.stages import simpo
+
+        simpo.main(recipe)
+    elif recipe.preference == "rlhf" and recipe.grpo.enabled:
+        from encore.stages import grpo, reward
+
+        if recipe.reward.enabled:
+            reward.main(recipe)
+        grpo.main(recipe)
+
+
 def main(recipe: Recipe) -> PipelineResult:
     """Run every enabled stage as a child of one pipeline run; the parent ends FAILED if a stage fails."""
     start = time.perf_counter()
     uri = tracking.setup(recipe)
     with mlflow.start_run(run_name=f"pipeline-{recipe.name}") as run:
-        mlflow.set_tag("encore.stage", "pipeline")
+        mlflow.set_tags({"encore.stage": "pipeline", "encore.preference": recipe.preference})
         tracking.log_recipe(recipe)
         prep.main(recipe)
         if recipe.sft.enabled:
             sft.main(recipe)
-        if recipe.dpo.enabled:
-            dpo.main(recipe)
+        train_preference(recipe)
         results = evaluate.main(recipe)
-        final = "dpo" if recipe.dpo.enabled else "sft"
+        final = recipe.policy_stages[-1] if recipe.policy_stages else "base"
         metrics = {
             f"{model}/{key}": value
             for model, result in results.items()
             for key, value in result.metrics.items()
-            if key in ("format_valid", "grounded", "fulfillment", "n_requests")
+            if key in SUMMARY_METRICS
         }
+        if final in results:
+            metrics |= {f"final/{k}": v for k, v in results[final].metrics.items() if k in SUMMARY_METRICS}
         mlflow.log_metrics({f"eval/{k}": v for k, v in metrics.items()})
         out = PipelineResult(run.info.run_id, uri, metrics)
         if recipe.registry.enabled:

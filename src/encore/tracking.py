@@ -1,12 +1,15 @@
 """MLflow plumbing for the stage entry points: store setup, parent/child runs, recipe params, metrics callback.
 
 Library code never logs; the stages call these helpers. Runs are opened with `mlflow.start_run`
-as a context manager, which marks a run FAILED when the stage raises, so no run is left RUNNING.
+as a context manager, which marks a run FAILED when the stage raises, so no run is left RUNNING
+(a process killed with SIGKILL cannot mark itself: its run stays RUNNING until it is resumed).
+In a distributed launch only rank 0 talks to MLflow.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +20,7 @@ import mlflow
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from encore.config import Recipe, flat_params
+from encore.train import resume
 
 # MLflow keeps params up to 6,000 characters; longer values go into the resolved recipe artifact.
 _MAX_PARAM = 500
@@ -29,8 +33,14 @@ def setup(recipe: Recipe) -> str:
         Path(uri.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    mlflow.set_experiment(recipe.experiment)
+    if is_main_process():  # the other ranks of a distributed launch never talk to MLflow
+        mlflow.set_experiment(recipe.experiment)
     return uri
+
+
+def is_main_process() -> bool:
+    """False on every rank but 0 of a distributed launch (torchrun, accelerate and TorchDistributor set RANK)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def git_commit() -> str:
@@ -70,6 +80,52 @@ def stage_run(recipe: Recipe, stage: str) -> Iterator[mlflow.ActiveRun]:
         if not nested:
             log_recipe(recipe)
         yield run
+
+
+@contextmanager
+def training_run(recipe: Recipe, stage: str) -> Iterator[mlflow.ActiveRun | None]:
+    """`stage_run` for a training stage: resumable, and None on the ranks that must not log.
+
+    Rank 0 (or the only process) opens the stage's run and records it in `<out>/<stage>/run.json`
+    with its status. When that record says the run did not finish and a checkpoint exists (or
+    `--resume` asks), training continues from the last checkpoint in the same MLflow run, tagged
+    `encore.resumed_from_step` (see `encore.train.resume`). Every other rank makes the same
+    decision from the same files, yields None and leaves MLflow alone.
+    """
+    stage_dir = recipe.out / stage
+    point = resume.plan(stage_dir, resume.requested())
+    if not is_main_process():
+        with resume.active(point):
+            yield None
+        return
+    if point.checkpoint is None:
+        resume.clear_stale_checkpoints(stage_dir)
+    if point.run_id is not None and _missing_run(point.run_id):
+        point = resume.ResumePoint(None, point.checkpoint, point.step)  # another store: a new run
+    nested = mlflow.active_run() is not None
+    run_name = stage if point.run_id is None else None
+    with mlflow.start_run(run_id=point.run_id, run_name=run_name, nested=nested) as run, resume.active(point):
+        resume.write_record(stage_dir, run.info.run_id, "RUNNING", point)
+        if point.run_id is None:  # a resumed run has its params and tags already
+            mlflow.set_tag("encore.stage", stage)
+            if not nested:
+                log_recipe(recipe)
+        if point.checkpoint is not None:
+            mlflow.set_tags({"encore.resumed": "true", "encore.resumed_from_step": str(point.step)})
+        try:
+            yield run
+        except BaseException:
+            resume.write_record(stage_dir, run.info.run_id, "FAILED", point)
+            raise
+        resume.write_record(stage_dir, run.info.run_id, "FINISHED", point)
+
+
+def _missing_run(run_id: str) -> bool:
+    try:
+        mlflow.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return True
+    return False
 
 
 def log_manifest_metrics(manifest: dict[str, Any]) -> None:

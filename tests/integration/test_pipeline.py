@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,11 @@ SMOKE = ROOT / "recipes" / "smoke" / "pipeline.yaml"
 ENCORE = [sys.executable, "-m", "encore.cli"]
 
 pytestmark = pytest.mark.integration
+SECRETS = {
+    "HF_TOKEN": "hf_encoreTestSecretToken0001",
+    "MLFLOW_TRACKING_TOKEN": "mlflow-test-secret-token-0002",
+    "ENCORE_HASH_KEY": "encore-test-secret-hash-key-0003",
+}
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +30,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One smoke pipeline run in a fresh working directory with the default (relative sqlite) store."""
     workdir = tmp_path_factory.mktemp("smoke")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(SECRETS)  # none of these may reach any output, param, tag or artifact
     done = subprocess.run(
         [*ENCORE, "pipeline", str(SMOKE)], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
     )
@@ -149,3 +156,51 @@ def test_a_failing_stage_marks_its_run_failed(tmp_path: Path) -> None:
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = client.search_runs([client.get_experiment_by_name("encore-smoke").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def _texts(path: Path) -> list[str]:
+    """The text content of an output file: decoded Parquet, any text file; binary weights skipped."""
+    import pandas as pd
+
+    if path.suffix == ".parquet":
+        return [pd.read_parquet(path).to_json(orient="records", force_ascii=False)]
+    if path.suffix in (".safetensors", ".png", ".crc") or path.name.startswith("."):
+        return []
+    return [path.read_bytes().decode("utf-8", errors="replace")]
+
+
+def test_no_secret_or_raw_user_id_in_any_output_param_tag_or_artifact(smoke: dict) -> None:
+    import sqlite3
+
+    workdir = smoke["workdir"]
+    raw = (workdir / "outputs/smoke/raw/responses.jsonl").read_text().splitlines()
+    user_ids = {json.loads(line)["user_id"] for line in raw}
+    assert user_ids
+    texts: dict[str, str] = {}
+    scanned = [p for p in (workdir / "outputs/smoke").rglob("*") if p.is_file() and "raw" not in p.parts]
+    scanned += [p for p in (workdir / "mlruns").rglob("*") if p.is_file() and p.suffix != ".db"]
+    for path in scanned:
+        texts[str(path)] = "\n".join(_texts(path))
+    # Every text cell of every table of the tracking store: params, tags, metrics, inputs, registry.
+    with sqlite3.connect(workdir / "mlruns" / "mlflow.db") as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            rows = db.execute(f'SELECT * FROM "{table}"').fetchall()
+            texts[f"mlflow.db:{table}"] = "\n".join(str(cell) for row in rows for cell in row)
+    assert any(p.endswith(".parquet") for p in texts) and "mlflow.db:params" in texts
+    for where, text in texts.items():
+        for name, secret in SECRETS.items():
+            assert secret not in text, f"{name} found in {where}"
+        leaked = {u for u in user_ids if re.search(rf"(?<![\\\w]){re.escape(u)}(?!\w)", text)}
+        assert not leaked, f"raw user ids {sorted(leaked)[:3]} found in {where}"
+
+
+def test_no_pickle_in_the_registered_model(smoke: dict) -> None:
+    client = smoke["client"]
+    version = client.get_model_version_by_alias("playlist-generator", "candidate")
+    import mlflow
+
+    local = Path(mlflow.artifacts.download_artifacts(version.source, tracking_uri=smoke["uri"]))
+    files = [p for p in local.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in files)
+    assert not [p for p in files if p.suffix in (".pkl", ".pickle", ".bin", ".pt", ".pth", ".joblib")]

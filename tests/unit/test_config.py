@@ -12,12 +12,15 @@ import yaml
 from encore.config import RecipeError, flat_params, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = sorted((ROOT / "recipes").rglob("pipeline*.yaml"))
+# Every recipe (accelerate's launcher configs under recipes/accelerate/ are not recipes).
+RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
 SMOKE = ROOT / "recipes" / "smoke" / "pipeline.yaml"
 
 
 def test_recipes_exist() -> None:
     assert SMOKE in RECIPES
+    for method in ("kto", "orpo", "simpo", "rlhf"):
+        assert ROOT / "recipes" / "smoke" / f"{method}.yaml" in RECIPES
     assert ROOT / "recipes" / "smollm2-135m" / "cpu" / "pipeline.yaml" in RECIPES
 
 
@@ -149,3 +152,166 @@ def test_cpu_precision_default_fills_only_what_the_recipe_leaves_out(monkeypatch
     assert trl_args({"bf16": True})["bf16"] is True
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert trl_args({"learning_rate": 1.0}) == {"learning_rate": 1.0}
+
+
+# --- the training chain: preference methods, their sections, adapters and memory options ---
+
+
+def test_preference_defaults_to_dpo_and_names_the_final_stage() -> None:
+    recipe = load_recipe(SMOKE)
+    assert recipe.preference == "dpo"
+    assert recipe.policy_stages == ["sft", "dpo"]
+    assert recipe.eval_models == ["base", "sft", "dpo"]
+    kto = load_recipe(SMOKE, ["preference=kto", "eval.models=[base, preference]"])
+    assert (kto.preference_stage, kto.policy_stages, kto.eval_models) == (
+        "kto",
+        ["sft", "kto"],
+        ["base", "kto"],
+    )
+    rlhf = load_recipe(SMOKE, ["preference=rlhf", "eval.models=[sft, preference]"])
+    assert rlhf.policy_stages == ["sft", "grpo"] and rlhf.adapters_before("grpo") == ["sft"]
+    orpo = load_recipe(SMOKE, ["preference=orpo", "sft.enabled=false", "eval.models=[base, preference]"])
+    assert orpo.policy_stages == ["orpo"] and orpo.adapters_before("orpo") == []
+
+
+def test_unknown_preference_method_is_named() -> None:
+    with pytest.raises(RecipeError, match=r"preference: .*'dpo', 'kto', 'orpo', 'simpo' or 'rlhf'"):
+        load_recipe(SMOKE, ["preference=ppo"])
+
+
+def test_eval_of_a_model_the_recipe_does_not_train_fails_early() -> None:
+    with pytest.raises(
+        RecipeError, match=r"eval\.models: 'dpo' is not trained by this recipe \(preference: kto"
+    ):
+        load_recipe(SMOKE, ["preference=kto"])  # the smoke recipe lists dpo explicitly
+    with pytest.raises(RecipeError, match=r"eval\.models: 'sft' is not trained"):
+        load_recipe(SMOKE, ["sft.enabled=false"])
+
+
+@pytest.mark.parametrize(
+    ("stage", "trl_class"),
+    [
+        ("kto", "KTOConfig"),
+        ("orpo", "ORPOConfig"),
+        ("simpo", "CPOConfig"),
+        ("reward", "RewardConfig"),
+        ("grpo", "GRPOConfig"),
+    ],
+)
+def test_each_method_checks_its_args_against_its_trl_class(stage: str, trl_class: str) -> None:
+    load_recipe(SMOKE, [f"{stage}.args.learning_rate=1.0e-4", f"{stage}.args.max_steps=2"])
+    with pytest.raises(RecipeError, match=rf"unknown key {stage}\.args\.betta .*{trl_class}"):
+        load_recipe(SMOKE, [f"{stage}.args.betta=0.1"])
+    with pytest.raises(RecipeError, match=rf"{stage}\.args\.learning_rate='fast'"):
+        load_recipe(SMOKE, [f"{stage}.args.learning_rate=fast"])
+
+
+def test_method_specific_args_are_accepted() -> None:
+    recipe = load_recipe(
+        SMOKE,
+        [
+            "kto.args.desirable_weight=1.5",
+            "orpo.args.beta=0.2",
+            "simpo.args.simpo_gamma=1.0",
+            "reward.args.center_rewards_coefficient=0.01",
+            "grpo.args.num_generations=4",
+            "grpo.rewards.length=0",
+        ],
+    )
+    assert recipe.kto.args["desirable_weight"] == 1.5 and recipe.grpo.rewards.length == 0
+
+
+@pytest.mark.parametrize("loss_type", ["sigmoid", "ipo", "robust", "hinge", ["sigmoid", "sft"]])
+def test_dpo_loss_variants_pass_through_to_dpo_config(loss_type: str | list[str]) -> None:
+    from trl import DPOConfig
+
+    from encore.train.run import trl_args
+
+    value = loss_type if isinstance(loss_type, str) else f"[{', '.join(loss_type)}]"
+    recipe = load_recipe(SMOKE, [f"dpo.args.loss_type={value}"])
+    config = DPOConfig(output_dir="unused", report_to="none", **trl_args(recipe.dpo.args))
+    assert config.loss_type == ([loss_type] if isinstance(loss_type, str) else loss_type)
+
+
+def test_simpo_loss_type_is_pinned_and_reserved_keys_are_named() -> None:
+    load_recipe(SMOKE, ["simpo.args.loss_type=simpo"])
+    with pytest.raises(RecipeError, match=r"simpo\.args\.loss_type='sigmoid'.*CPOTrainer"):
+        load_recipe(SMOKE, ["simpo.args.loss_type=sigmoid"])
+    with pytest.raises(
+        RecipeError, match=r"grpo\.args\.reward_weights is set by encore \(use grpo\.rewards\)"
+    ):
+        load_recipe(SMOKE, ["grpo.args.reward_weights=[1.0]"])
+    with pytest.raises(RecipeError, match=r"kto\.args\.output_dir is set by encore"):
+        load_recipe(SMOKE, ["kto.args.output_dir=/tmp/x"])
+
+
+def test_grpo_needs_at_least_one_reward() -> None:
+    zero = [f"grpo.rewards.{k}=0" for k in ("format", "grounded", "distinct_artists", "length")]
+    base = ["preference=rlhf", "eval.models=[base]"]
+    load_recipe(SMOKE, base + zero)  # the reward model is left
+    with pytest.raises(RecipeError, match=r"grpo\.rewards: every reward weight is 0"):
+        load_recipe(SMOKE, [*base, *zero, "reward.enabled=false"])
+    with pytest.raises(RecipeError, match=r"grpo\.rewards\.format: .*greater than or equal to 0"):
+        load_recipe(SMOKE, ["grpo.rewards.format=-1"])
+
+
+def test_memory_options_are_plain_trl_args() -> None:
+    recipe = load_recipe(
+        SMOKE,
+        [
+            "sft.args.packing=true",
+            "sft.args.padding_free=true",
+            "sft.args.gradient_checkpointing=true",
+            "dpo.args.precompute_ref_log_probs=true",
+            "kto.args.precompute_ref_log_probs=true",
+        ],
+    )
+    assert recipe.sft.args["packing"] is True and recipe.dpo.args["precompute_ref_log_probs"] is True
+
+
+def test_dora_merge_and_quantize_options() -> None:
+    recipe = load_recipe(SMOKE, ["lora.use_dora=true", "dpo.merge=true"])
+    assert recipe.lora.use_dora and recipe.dpo.merge and recipe.lora.quantize == "none"
+    with pytest.raises(RecipeError, match=r"lora\.quantize: .*'none' or '4bit'"):
+        load_recipe(SMOKE, ["lora.quantize=8bit"])
+    with pytest.raises(RecipeError, match=r"lora\.use_dora: .*boolean"):
+        load_recipe(SMOKE, ["lora.use_dora=maybe"])
+
+    from encore.train.lora import build_lora_config
+
+    assert build_lora_config(8, 16, 0.0, "all-linear", use_dora=True).use_dora is True
+    assert build_lora_config(8, 16, 0.0, "all-linear", task_type="SEQ_CLS").task_type == "SEQ_CLS"
+
+
+class _ImportRecorder:
+    """A meta-path finder that records attempted imports of one package and finds nothing itself."""
+
+    def __init__(self, package: str) -> None:
+        self.package, self.attempts = package, 0
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.split(".")[0] == self.package:
+            self.attempts += 1
+
+
+def test_qlora_without_cuda_fails_at_load_in_one_line_before_importing_bitsandbytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delitem(sys.modules, "bitsandbytes", raising=False)
+    recorder = _ImportRecorder("bitsandbytes")
+    monkeypatch.setattr(sys, "meta_path", [recorder, *sys.meta_path])
+    with pytest.raises(RecipeError) as info:
+        load_recipe(SMOKE, ["lora.quantize=4bit"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{SMOKE}: lora.quantize=4bit: QLoRA needs a CUDA GPU")
+    assert "lora.quantize=none" in message
+
+    from encore.train.quantize import bnb_4bit_config
+
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        bnb_4bit_config()  # the loader's own guard, for code that skips load_recipe
+    assert recorder.attempts == 0

@@ -1,1 +1,1 @@
-"""One entry per pipeline stage (prep, sft, dpo, eval, register), each a `main(recipe, ...)`."""
+"""One entry per stage (prep, sft, dpo, kto, orpo, simpo, reward, grpo, eval, register, export), each a `main(recipe, ...)`."""

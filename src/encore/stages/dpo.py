@@ -2,6 +2,8 @@
 
 The SFT adapter is merged into the weights first, so the reference policy is exactly the SFT
 model and TRL computes it by disabling the DPO adapter: no second copy of the model in memory.
+TRL's loss variants (`dpo.args.loss_type`: sigmoid, ipo, robust, hinge, …) and
+`precompute_ref_log_probs` are DPOConfig options.
 """
 
 from __future__ import annotations
@@ -14,29 +16,35 @@ from transformers import set_seed
 from trl import DPOConfig, DPOTrainer
 
 from encore.config import Recipe
-from encore.tracking import MlflowMetricsCallback, stage_run
-from encore.train.data import pairs_for_dpo, read_split
-from encore.train.lora import build_lora_config, load_policy
+from encore.tracking import MlflowMetricsCallback, training_run
+from encore.train.data import preference_pairs, read_split
+from encore.train.lora import build_lora_config, export_merged, load_start_model
 from encore.train.run import train_adapter, trl_args
 
 
-def main(recipe: Recipe, sft_adapter: Path | None = None) -> Path:
-    """Train the DPO adapter on top of the SFT model; returns `<out>/dpo/adapter`."""
+def main(recipe: Recipe) -> Path:
+    """Train the DPO adapter on top of the SFT model (the base when SFT is disabled); returns `<out>/dpo/adapter`."""
     set_seed(recipe.seed)
     prepared = recipe.out / "prepared" / "pairs"
-    sft_adapter = sft_adapter or recipe.out / "sft" / "adapter"
-    adapter_dir = recipe.out / "dpo" / "adapter"
-    with stage_run(recipe, "dpo"):
+    stage_dir = recipe.out / "dpo"
+    adapter_dir = stage_dir / "adapter"
+    before = [recipe.out / s / "adapter" for s in recipe.adapters_before("dpo")]
+    with training_run(recipe, "dpo") as run:
         rows = read_split(prepared, "train")
-        mlflow.log_input(
-            from_pandas(rows.to_pandas(), source=str(prepared), name="pairs-train"),
-            context="training",
-        )
-        model, tokenizer = load_policy(
-            recipe.base_model, [sft_adapter], merge_last=True, trust_remote_code=recipe.trust_remote_code
+        if run is not None:  # rank 0 (or the only process) talks to MLflow
+            mlflow.log_input(
+                from_pandas(rows.to_pandas(), source=str(prepared), name="pairs-train"),
+                context="training",
+            )
+        model, tokenizer = load_start_model(
+            recipe.base_model,
+            before,
+            quantize=recipe.lora.quantize,
+            merged_dir=stage_dir / "start",
+            trust_remote_code=recipe.trust_remote_code,
         )
         args = DPOConfig(
-            output_dir=str(recipe.out / "dpo" / "checkpoints"),
+            output_dir=str(stage_dir / "checkpoints"),
             seed=recipe.seed,
             report_to="none",
             **trl_args(recipe.dpo.args),
@@ -45,14 +53,28 @@ def main(recipe: Recipe, sft_adapter: Path | None = None) -> Path:
             model=model,
             ref_model=None,  # the adapter-disabled model is the reference
             args=args,
-            train_dataset=pairs_for_dpo(rows),
+            train_dataset=preference_pairs(rows),
             processing_class=tokenizer,
             peft_config=build_lora_config(
-                recipe.lora.r, recipe.lora.alpha, recipe.lora.dropout, recipe.lora.target_modules
+                recipe.lora.r,
+                recipe.lora.alpha,
+                recipe.lora.dropout,
+                recipe.lora.target_modules,
+                use_dora=recipe.lora.use_dora,
             ),
             callbacks=[MlflowMetricsCallback()],
         )
         metrics = train_adapter(trainer, adapter_dir)
+        if run is None:
+            return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows))})
         mlflow.log_artifacts(str(adapter_dir), "adapter")
+        if recipe.dpo.merge:
+            merged = export_merged(
+                recipe.base_model,
+                [*before, adapter_dir],
+                stage_dir / "merged",
+                trust_remote_code=recipe.trust_remote_code,
+            )
+            mlflow.set_tag("encore.merged", str(merged))
     return adapter_dir

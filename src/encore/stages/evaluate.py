@@ -1,4 +1,9 @@
-"""Eval stage: base vs SFT vs DPO on held-out requests (format, grounding, fulfillment of the hidden intent)."""
+"""Eval stage: base vs SFT vs the preference policy on held-out requests (format, grounding, intent fulfilment).
+
+Metrics are `eval/<model>/<metric>`, the model named by its stage (`base`, `sft`, `dpo`, `kto`,
+`orpo`, `simpo`, `grpo`); the recipe's final policy is also logged as `eval/final/<metric>`, one
+name to compare runs of different methods.
+"""
 
 from __future__ import annotations
 
@@ -27,12 +32,14 @@ def eval_rows(prepared: Path, max_requests: int | None) -> list[dict]:
 
 
 def adapters_for(recipe: Recipe, model: str) -> list[Path]:
-    stages = {"base": [], "sft": ["sft"], "dpo": ["sft", "dpo"]}[model]
+    """The adapters that make `model` (a stage name, or `base`), in training order."""
+    stages = [] if model == "base" else [*recipe.adapters_before(model), model]
     return [recipe.out / stage / "adapter" for stage in stages]
 
 
 def main(recipe: Recipe) -> dict[str, EvalResult]:
     """Generate and score every model of `eval.models`; logs `eval/<model>/<metric>` and a report."""
+    final = recipe.policy_stages[-1] if recipe.policy_stages else "base"
     prepared = recipe.out / "prepared"
     report_dir = recipe.out / "eval"
     results: dict[str, EvalResult] = {}
@@ -43,7 +50,7 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
             from_pandas(pd.DataFrame(rows), source=str(prepared / "eval"), name="eval"),
             context="evaluation",
         )
-        for name in recipe.eval.models:
+        for name in recipe.eval_models:
             set_seed(recipe.seed)
             model, tokenizer = load_policy(
                 recipe.base_model, adapters_for(recipe, name), trust_remote_code=recipe.trust_remote_code
@@ -57,6 +64,8 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
             )
             results[name] = score_playlists(completions, rows, catalog)
             mlflow.log_metrics({f"eval/{name}/{k}": v for k, v in results[name].metrics.items()})
+            if name == final:
+                mlflow.log_metrics({f"eval/final/{k}": v for k, v in results[name].metrics.items()})
             del model
             gc.collect()
         report_dir.mkdir(parents=True, exist_ok=True)

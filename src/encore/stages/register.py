@@ -87,7 +87,7 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
     """Register the final policy under `register.name` with alias `register.alias`; returns (name, version)."""
     prepared = recipe.out / "prepared"
     workdir = recipe.out / "register"
-    stages = ["sft", "dpo"] if recipe.dpo.enabled else ["sft"]
+    stages = recipe.policy_stages  # base → sft → the preference stage, whichever method ran
     manifest = json.loads((prepared / "manifest.json").read_text())
     with stage_run(recipe, "register") as run:
         model, tokenizer = load_policy(
@@ -127,7 +127,7 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
         tags = {
             "base_model": recipe.base_model,
             "recipe": recipe.name,
-            "stages": "+".join(stages),
+            "stages": "+".join(stages) or "base",
             "data_fingerprint": data_fingerprint(manifest),
             "git_commit": git_commit(),
             "run_id": run.info.run_id,

@@ -1,4 +1,4 @@
-"""SFT stage: LoRA supervised fine-tuning on the prepared `sft` set with TRL's SFTTrainer."""
+"""SFT stage: LoRA (or DoRA / QLoRA) supervised fine-tuning on the prepared `sft` set with TRL's SFTTrainer."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
 from encore.config import Recipe
-from encore.models import load_model
-from encore.tracking import MlflowMetricsCallback, stage_run
+from encore.tracking import MlflowMetricsCallback, training_run
 from encore.train.data import read_split, sft_as_prompt_completion
-from encore.train.lora import build_lora_config
+from encore.train.lora import build_lora_config, export_merged, load_start_model
 from encore.train.run import train_adapter, trl_args
 
 
@@ -21,16 +20,21 @@ def main(recipe: Recipe) -> Path:
     """Train the SFT adapter; returns the directory it is saved in (`<out>/sft/adapter`)."""
     set_seed(recipe.seed)
     prepared = recipe.out / "prepared" / "sft"
-    adapter_dir = recipe.out / "sft" / "adapter"
-    with stage_run(recipe, "sft"):
+    stage_dir = recipe.out / "sft"
+    adapter_dir = stage_dir / "adapter"
+    with training_run(recipe, "sft") as run:
         rows = read_split(prepared, "train")
-        mlflow.log_input(
-            from_pandas(rows.to_pandas(), source=str(prepared), name="sft-train"),
-            context="training",
+        if run is not None:  # rank 0 (or the only process) talks to MLflow
+            mlflow.log_input(
+                from_pandas(rows.to_pandas(), source=str(prepared), name="sft-train"),
+                context="training",
+            )
+        model, tokenizer = load_start_model(
+            recipe.base_model, [], quantize=recipe.lora.quantize, trust_remote_code=recipe.trust_remote_code
         )
-        model, tokenizer = load_model(recipe.base_model, trust_remote_code=recipe.trust_remote_code)
+        # packing / padding_free / gradient_checkpointing are SFTConfig options: they come with `args`.
         args = SFTConfig(
-            output_dir=str(recipe.out / "sft" / "checkpoints"),
+            output_dir=str(stage_dir / "checkpoints"),
             seed=recipe.seed,
             report_to="none",
             **trl_args(recipe.sft.args),
@@ -41,11 +45,25 @@ def main(recipe: Recipe) -> Path:
             train_dataset=sft_as_prompt_completion(rows),
             processing_class=tokenizer,
             peft_config=build_lora_config(
-                recipe.lora.r, recipe.lora.alpha, recipe.lora.dropout, recipe.lora.target_modules
+                recipe.lora.r,
+                recipe.lora.alpha,
+                recipe.lora.dropout,
+                recipe.lora.target_modules,
+                use_dora=recipe.lora.use_dora,
             ),
             callbacks=[MlflowMetricsCallback()],
         )
         metrics = train_adapter(trainer, adapter_dir)
+        if run is None:
+            return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows))})
         mlflow.log_artifacts(str(adapter_dir), "adapter")
+        if recipe.sft.merge:
+            merged = export_merged(
+                recipe.base_model,
+                [adapter_dir],
+                stage_dir / "merged",
+                trust_remote_code=recipe.trust_remote_code,
+            )
+            mlflow.set_tag("encore.merged", str(merged))
     return adapter_dir

@@ -13,7 +13,9 @@ def weight_checksums(model: nn.Module, *, lora: bool) -> dict[str, tuple[float, 
     """
     sums = {}
     for name, param in model.named_parameters():
-        if ("lora_" in name) != lora:
+        # A head PEFT trains in full (`modules_to_save`, e.g. a reward model's score) is a trained copy:
+        # part of the adapter; its frozen `original_module` stays a base weight.
+        if ("lora_" in name or ".modules_to_save." in name) != lora:
             continue
         p = param.detach().double()
         sums[name] = (p.sum().item(), p.square().sum().item())

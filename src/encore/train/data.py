@@ -1,4 +1,4 @@
-"""Reading data_prep's Parquet outputs as TRL datasets."""
+"""Reading data_prep's Parquet outputs as TRL datasets: SFT, preference pairs, unpaired rows, prompts."""
 
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ def sft_as_prompt_completion(data: Dataset) -> Dataset:
     return data.map(split_last, remove_columns=data.column_names)
 
 
-def pairs_for_dpo(data: Dataset) -> Dataset:
+def preference_pairs(data: Dataset) -> Dataset:
     """Keep only TRL's conversational preference columns (`prompt`, `chosen`, `rejected`).
 
-    data_prep stores `chosen`/`rejected` as one assistant message each; TRL expects a list of messages.
+    The same rows feed DPO, ORPO, SimPO (CPO) and the reward model. data_prep stores
+    `chosen`/`rejected` as one assistant message each; TRL expects a list of messages.
     """
 
     def as_lists(row: dict) -> dict:
@@ -42,6 +43,30 @@ def pairs_for_dpo(data: Dataset) -> Dataset:
         }
 
     return data.map(as_lists, remove_columns=data.column_names)
+
+
+def unpaired_for_kto(data: Dataset) -> Dataset:
+    """TRL's conversational unpaired preference columns (`prompt`, `completion`, `label`) for KTO."""
+
+    def as_lists(row: dict) -> dict:
+        return {
+            "prompt": row["prompt"],
+            "completion": _as_messages(row["completion"]),
+            "label": bool(row["label"]),
+        }
+
+    return data.map(as_lists, remove_columns=data.column_names)
+
+
+def unique_prompts(data: Dataset) -> Dataset:
+    """One `prompt` per `prompt_id` (first seen), for online RL: GRPO samples its own completions."""
+    seen: set[str] = set()
+    keep = []
+    for i, prompt_id in enumerate(data["prompt_id"]):
+        if prompt_id not in seen:
+            seen.add(prompt_id)
+            keep.append(i)
+    return data.select(keep).select_columns(["prompt"])
 
 
 def _as_messages(value: dict | list) -> list:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any, cast
 
@@ -9,6 +11,7 @@ import torch
 from peft import PeftModel
 from transformers import Trainer
 
+from encore.train import debug, resume
 from encore.train.checks import lora_norm, max_change, weight_checksums
 
 
@@ -25,17 +28,64 @@ def trl_args(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_adapter(trainer: Trainer, adapter_dir: Path) -> dict[str, float]:
-    """Train, save the adapter and tokenizer to `adapter_dir`, and return `train/…` summary metrics."""
+    """Train, save the adapter and tokenizer to `adapter_dir`, and return `train/…` summary metrics.
+
+    Training continues from the checkpoint the stage's run chose (`tracking.training_run`), if any;
+    `train/final_loss` is then the mean over the steps trained in this process. In a distributed
+    run every rank trains and computes the metrics; only the main process writes the adapter.
+    """
     model = cast(PeftModel, trainer.model)
     base_before = weight_checksums(model, lora=False)
-    result = trainer.train()
+    recorder = debug.start(trainer)
+    checkpoint = resume.active_checkpoint()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics = {
         "train/final_loss": float(result.training_loss),
         "train/lora_b_norm": lora_norm(model),
         "train/base_max_change": max_change(base_before, weight_checksums(model, lora=False)),
         "train/steps": float(result.global_step),
     }
-    model.save_pretrained(str(adapter_dir))
-    if trainer.processing_class is not None:
-        trainer.processing_class.save_pretrained(str(adapter_dir))
+    save_adapter(trainer, adapter_dir)
+    if recorder is not None:
+        recorder.write(trainer)
     return metrics
+
+
+def save_adapter(trainer: Trainer, adapter_dir: Path) -> None:
+    """Write the trained adapter and tokenizer once, from the main process.
+
+    With FSDP or DeepSpeed the weights are sharded: every rank takes part in gathering them
+    (`accelerator.get_state_dict` is a collective) before rank 0 writes them.
+    """
+    state_dict = None
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+        wrapped = trainer.model_wrapped if trainer.is_deepspeed_enabled else trainer.model
+        state_dict = trainer.accelerator.get_state_dict(wrapped)
+    if trainer.is_world_process_zero():
+        save_atomically(trainer.model, trainer.processing_class, adapter_dir, state_dict=state_dict)
+
+
+def save_atomically(
+    model: Any, tokenizer: Any, target: Path, *, state_dict: dict[str, Any] | None = None
+) -> None:
+    """Save into a hidden sibling directory, then rename it into place (`state_dict`: gathered weights).
+
+    A crash or a full disk half-way leaves only the hidden directory (removed on failure), never a
+    `target` that looks complete; an older `target` is replaced only once the new one is whole.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        model.save_pretrained(str(tmp), **({"state_dict": state_dict} if state_dict is not None else {}))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,73 @@
+"""Reward stage (RLHF, step 1): a reward model trained on the preference pairs with TRL's RewardTrainer.
+
+The model is the base with a one-output `score` head (`AutoModelForSequenceClassification`), trained
+as a LoRA adapter with PEFT's `SEQ_CLS` task (which also trains the new head in full). It scores a
+prompt + playlist; the `grpo` stage turns those scores into one of its rewards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow.data.pandas_dataset import from_pandas
+from transformers import set_seed
+from trl import RewardConfig, RewardTrainer
+
+from encore.config import Recipe
+from encore.tracking import MlflowMetricsCallback, training_run
+from encore.train.data import preference_pairs, read_split
+from encore.train.lora import build_lora_config, load_reward_backbone, load_reward_model
+from encore.train.run import train_adapter, trl_args
+
+
+def main(recipe: Recipe) -> Path:
+    """Train the reward model's adapter and head; returns `<out>/reward/adapter`."""
+    set_seed(recipe.seed)
+    prepared = recipe.out / "prepared" / "pairs"
+    stage_dir = recipe.out / "reward"
+    adapter_dir = stage_dir / "adapter"
+    with training_run(recipe, "reward") as run:
+        rows = read_split(prepared, "train")
+        if run is not None:  # rank 0 (or the only process) talks to MLflow
+            mlflow.log_input(
+                from_pandas(rows.to_pandas(), source=str(prepared), name="pairs-train"),
+                context="training",
+            )
+        model, tokenizer = load_reward_backbone(
+            recipe.base_model, quantize=recipe.lora.quantize, trust_remote_code=recipe.trust_remote_code
+        )
+        args = RewardConfig(
+            output_dir=str(stage_dir / "checkpoints"),
+            seed=recipe.seed,
+            report_to="none",
+            **trl_args(recipe.reward.args),
+        )
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=preference_pairs(rows),
+            processing_class=tokenizer,
+            peft_config=build_lora_config(
+                recipe.lora.r,
+                recipe.lora.alpha,
+                recipe.lora.dropout,
+                recipe.lora.target_modules,
+                use_dora=recipe.lora.use_dora,
+                task_type="SEQ_CLS",
+            ),
+            callbacks=[MlflowMetricsCallback()],
+        )
+        metrics = train_adapter(trainer, adapter_dir)
+        if run is None:
+            return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
+        mlflow.log_metrics({**metrics, "train/examples": float(len(rows))})
+        mlflow.log_artifacts(str(adapter_dir), "adapter")
+        if recipe.reward.merge:
+            merged, merged_tokenizer = load_reward_model(
+                recipe.base_model, adapter_dir, trust_remote_code=recipe.trust_remote_code
+            )
+            merged.save_pretrained(str(stage_dir / "merged"), safe_serialization=True)
+            merged_tokenizer.save_pretrained(str(stage_dir / "merged"))
+            mlflow.set_tag("encore.merged", str(stage_dir / "merged"))
+    return adapter_dir
