@@ -19,12 +19,6 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${ENCORE_SERVER_DIR:-$ROOT/.cache/team-server}
-mkdir -p "$DIR"
-DIR=$(cd "$DIR" && pwd)
-PGDATA_DIR=$DIR/pgdata
-ARTIFACTS=$DIR/artifacts
-PGPASS=$DIR/pgpass
-MLFLOW_PIDFILE=$DIR/mlflow.pid
 PG_PORT=${ENCORE_PG_PORT:-55432}
 MLFLOW_PORT=${ENCORE_MLFLOW_PORT:-5055}
 WORKERS=${ENCORE_MLFLOW_WORKERS:-2}
@@ -32,9 +26,16 @@ TIMEOUT=${ENCORE_SERVER_TIMEOUT:-120}
 PG_USER=${ENCORE_PG_USER:-postgres}
 DB=mlflow
 DB_USER=mlflow
-# SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3; encore installs psycopg2-binary, so name it.
 TRACKING_URI=http://127.0.0.1:$MLFLOW_PORT
+# SQLAlchemy 2.1 maps a plain postgresql:// to psycopg 3; encore installs psycopg2-binary, so name it.
 BACKEND_URI=postgresql+psycopg2://$DB_USER@127.0.0.1:$PG_PORT/$DB
+
+set_paths() { # once $DIR is absolute
+  PGDATA_DIR=$DIR/pgdata
+  ARTIFACTS=$DIR/artifacts
+  PGPASS=$DIR/pgpass
+  MLFLOW_PIDFILE=$DIR/mlflow.pid
+}
 
 die() {
   echo "team-server: $*" >&2
@@ -76,8 +77,8 @@ as_pg() { # run a PostgreSQL server command; PostgreSQL refuses to run as root, 
 
 pg_running() { [ -f "$PGDATA_DIR/PG_VERSION" ] && as_pg "$BIN/pg_ctl" status -D "$PGDATA_DIR" >/dev/null 2>&1; }
 
-proc_start_time() { # pid: the kernel's start time of the process, to tell our process from a reused pid
-  awk '{print $22}' "/proc/$1/stat" 2>/dev/null || true
+proc_start_time() { # pid: the kernel's start time of a live (not zombie) process, to tell ours from a reused pid
+  sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null | awk '$1 != "Z" {print $20}' || true
 }
 
 mlflow_pid() { # the recorded mlflow pid, if that very process is still alive
@@ -129,14 +130,14 @@ PG_STARTED_HERE=0
 start_postgres() {
   if pg_running; then
     echo "team-server: PostgreSQL already running ($PGDATA_DIR)"
-    return 0
-  fi
-  PG_STARTED_HERE=1
-  : >"$DIR/postgres.log"
-  [ "$(id -u)" = 0 ] && chown "$PG_USER" "$DIR/postgres.log"
-  if ! as_pg "$BIN/pg_ctl" start -D "$PGDATA_DIR" -l "$DIR/postgres.log" -w -t 60 -o "-p $PG_PORT" >/dev/null; then
-    log_tail "$DIR/postgres.log"
-    die "PostgreSQL did not start on 127.0.0.1:$PG_PORT (port taken? log: $DIR/postgres.log)"
+  else
+    PG_STARTED_HERE=1
+    : >"$DIR/postgres.log"
+    [ "$(id -u)" = 0 ] && chown "$PG_USER" "$DIR/postgres.log"
+    if ! as_pg "$BIN/pg_ctl" start -D "$PGDATA_DIR" -l "$DIR/postgres.log" -w -t 60 -o "-p $PG_PORT" >/dev/null; then
+      log_tail "$DIR/postgres.log"
+      die "PostgreSQL did not start on 127.0.0.1:$PG_PORT (port taken? log: $DIR/postgres.log)"
+    fi
   fi
   local exists
   exists=$(PGPASSFILE=$PGPASS "$BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" -d postgres -tAc \
@@ -146,8 +147,25 @@ start_postgres() {
   fi
 }
 
+orphan_group() { # the recorded group when its leader died (a crash, a SIGKILL) but workers live on
+  [ -f "$MLFLOW_PIDFILE" ] && ! mlflow_pid >/dev/null || return 1
+  local recorded
+  read -r recorded _ <"$MLFLOW_PIDFILE"
+  # Still ours: Linux never hands out a pid that is the id of a living process group.
+  [ -n "$recorded" ] && kill -0 -- "-$recorded" 2>/dev/null && echo "$recorded"
+}
+
+reap_orphans() {
+  local group
+  if group=$(orphan_group); then
+    kill -KILL -- "-$group" 2>/dev/null || true
+    echo "team-server: stopped what was left of mlflow server (group $group, its leader had died)"
+  fi
+}
+
 stop_mlflow() {
   local pid
+  reap_orphans
   if pid=$(mlflow_pid); then
     # `mlflow server` was started as the leader of its own session: its group holds uvicorn and the workers.
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
@@ -162,6 +180,7 @@ stop_mlflow() {
 }
 
 start_mlflow() {
+  reap_orphans # they would hold the port
   if mlflow_pid >/dev/null; then
     echo "team-server: mlflow server already running (pid $(mlflow_pid))"
   else
@@ -229,7 +248,10 @@ cmd_status() {
   fi
   if pid=$(mlflow_pid) && healthy; then
     echo "mlflow:   running (pid $pid, $TRACKING_URI)"
-  elif [ -n "${pid:-}" ]; then
+  elif pid=$(orphan_group); then
+    echo "mlflow:   leader died, its workers (group $pid) live on; stop or start cleans them up"
+    rc=3
+  elif pid=$(mlflow_pid); then
     echo "mlflow:   not answering (pid $pid, $TRACKING_URI; log: $DIR/mlflow.log)"
     rc=3
   else
@@ -239,13 +261,15 @@ cmd_status() {
   return "$rc"
 }
 
-BIN=$(pg_bin)
 case "${1:-}" in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
+  start | stop | status) ;;
   *)
     echo "usage: $0 start|stop|status" >&2
     exit 2
     ;;
 esac
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+set_paths
+BIN=$(pg_bin)
+"cmd_$1"

@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,31 @@ def runs_by_stage(workdir: Path) -> dict[str, Any]:
     return {r.data.tags["encore.stage"]: r for r in runs}
 
 
-@pytest.fixture(scope="module", params=sorted(METHODS))
-def method(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One smoke pipeline of a method, run once for all the tests of that method."""
-    name = request.param
-    workdir = tmp_path_factory.mktemp(f"method-{name}")
-    done = encore(["pipeline", str(ROOT / "recipes" / "smoke" / f"{name}.yaml")], workdir)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    return {"name": name, "workdir": workdir, "stdout": done.stdout, "runs": runs_by_stage(workdir)}
+@pytest.fixture(scope="module")
+def run_method(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, Any]]:
+    """`run_method(name)`: the smoke pipeline of a method, run once per module, then shared by its tests."""
+    done_runs: dict[str, dict[str, Any]] = {}
+
+    def run(name: str) -> dict[str, Any]:
+        if name not in done_runs:
+            workdir = tmp_path_factory.mktemp(f"method-{name}")
+            done = encore(["pipeline", str(ROOT / "recipes" / "smoke" / f"{name}.yaml")], workdir)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+            done_runs[name] = {
+                "name": name,
+                "workdir": workdir,
+                "stdout": done.stdout,
+                "runs": runs_by_stage(workdir),
+            }
+        return done_runs[name]
+
+    return run
+
+
+@pytest.fixture(params=sorted(METHODS))
+def method(request: pytest.FixtureRequest, run_method: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """Each method's pipeline, for the tests every method must pass."""
+    return run_method(request.param)
 
 
 def test_pipeline_finished_with_a_child_run_per_stage(method: dict[str, Any]) -> None:
@@ -108,10 +126,10 @@ def test_eval_scored_the_final_policy(method: dict[str, Any]) -> None:
     assert f"{final}/fulfillment" in method["stdout"]
 
 
-def test_rlhf_rewards_include_the_reward_model_and_the_programmatic_checks(method: dict[str, Any]) -> None:
-    if method["name"] != "rlhf":
-        pytest.skip("rlhf only")
-    grpo = method["runs"]["grpo"]
+def test_rlhf_rewards_include_the_reward_model_and_the_programmatic_checks(
+    run_method: Callable[[str], dict[str, Any]],
+) -> None:
+    grpo = run_method("rlhf")["runs"]["grpo"]
     assert grpo.data.tags["encore.grpo_rewards"] == (
         "reward_model=1,format=1,grounded=1,distinct_artists=0.5,length=0.5"
     )
@@ -120,15 +138,16 @@ def test_rlhf_rewards_include_the_reward_model_and_the_programmatic_checks(metho
         assert 0.0 <= grpo.data.metrics[f"train/rewards/{name}/mean"] <= 1.0
 
 
-def test_orpo_merge_writes_full_weights_that_match_the_adapter(method: dict[str, Any]) -> None:
-    if method["name"] != "orpo":
-        pytest.skip("orpo only (merge: true, use_dora: true)")
+def test_orpo_merge_writes_full_weights_that_match_the_adapter(
+    run_method: Callable[[str], dict[str, Any]],
+) -> None:
+    """The orpo recipe trains a DoRA adapter with `merge: true`: the merged weights answer as the adapter does."""
     import torch
     from transformers import AutoModelForCausalLM
 
     from encore.train.lora import load_policy
 
-    out = method["workdir"] / "out"
+    out = run_method("orpo")["workdir"] / "out"
     merged = AutoModelForCausalLM.from_pretrained(out / "orpo" / "merged", use_safetensors=True)
     policy, tokenizer = load_policy("builtin:tiny", [out / "orpo" / "adapter"])  # DoRA adapter, unmerged
     ids = tokenizer("c1 | Nick Drake - Pink Moon", return_tensors="pt").input_ids
@@ -137,10 +156,11 @@ def test_orpo_merge_writes_full_weights_that_match_the_adapter(method: dict[str,
     assert not any("lora" in name for name, _ in merged.named_parameters())
 
 
-def test_dpo_ipo_variant_trains_on_the_same_prepared_data(method: dict[str, Any]) -> None:
-    """A real run of a DPO loss variant (`loss_type: ipo`), as a standalone stage after the simpo pipeline."""
-    if method["name"] != "simpo":
-        pytest.skip("reuses the simpo run's prepared data and SFT adapter")
+def test_dpo_ipo_variant_trains_on_the_same_prepared_data(
+    run_method: Callable[[str], dict[str, Any]],
+) -> None:
+    """A real run of a DPO loss variant (`loss_type: ipo`), as a standalone stage on the simpo run's data and SFT."""
+    method = run_method("simpo")
     args = ["train", "dpo", str(ROOT / "recipes" / "smoke" / "simpo.yaml")]
     for key, value in {
         "loss_type": "ipo",
@@ -157,3 +177,18 @@ def test_dpo_ipo_variant_trains_on_the_same_prepared_data(method: dict[str, Any]
     assert dpo.info.status == "FINISHED" and dpo.data.params["dpo.args.loss_type"] == "ipo"
     assert dpo.data.metrics["train/lora_b_norm"] > 0 and dpo.data.metrics["train/base_max_change"] == 0.0
     assert math.isfinite(dpo.data.metrics["train/final_loss"])
+
+
+def test_register_takes_the_final_policy_of_a_non_dpo_method(
+    run_method: Callable[[str], dict[str, Any]],
+) -> None:
+    """`encore register` on the kto run: the registered model is base → SFT → KTO and loads back the same."""
+    method = run_method("kto")
+    recipe = str(ROOT / "recipes" / "smoke" / "kto.yaml")
+    overrides = ["--set", "register.max_new_tokens=48", "--set", "register.retrieval_k=8"]
+    done = encore(["register", recipe, *overrides], method["workdir"])
+    assert done.returncode == 0, done.stderr[-5000:]
+    client = MlflowClient(uri(method["workdir"]), uri(method["workdir"]))
+    version = client.get_model_version_by_alias("playlist-generator", "candidate")
+    assert version.tags["stages"] == "sft+kto"
+    assert runs_by_stage(method["workdir"])["register"].data.metrics["register/roundtrip_match"] == 1.0
