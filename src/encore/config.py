@@ -7,13 +7,12 @@ dataclasses); nothing starts.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from data_prep.settings import PrepSettings
 
@@ -228,66 +227,6 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> d
 
 
 TRAIN_STAGES = ("sft", "dpo", "kto", "orpo", "simpo", "reward", "grpo")
-# Keys of an `args:` block that encore sets itself, with where to say it instead.
-_RESERVED = {
-    "output_dir": "use output_dir at the top level",
-    "seed": "use seed at the top level",
-    "report_to": "encore logs to MLflow itself, through the tracking section",
-    "reward_weights": "use grpo.rewards",
-}
-# TRL fields typed `list[str]` whose `__post_init__` also takes one string (DPOConfig.loss_type).
-_STR_AS_LIST = {("dpo", "loss_type")}
-
-
-def _trl_config_class(stage: str) -> type:
-    """The TRL config dataclass of a training stage (ORPO and SimPO live in `trl.experimental`)."""
-    if stage in ("orpo", "simpo"):
-        os.environ.setdefault(
-            "TRL_EXPERIMENTAL_SILENCE", "1"
-        )  # pinned and tested: tests/unit/test_trl_api.py
-        from trl.experimental.cpo import CPOConfig
-        from trl.experimental.orpo import ORPOConfig
-
-        return ORPOConfig if stage == "orpo" else CPOConfig
-    from trl import DPOConfig, GRPOConfig, KTOConfig, RewardConfig, SFTConfig
-
-    classes = {
-        "sft": SFTConfig,
-        "dpo": DPOConfig,
-        "kto": KTOConfig,
-        "reward": RewardConfig,
-        "grpo": GRPOConfig,
-    }
-    return classes[stage]
-
-
-def check_trl_args(stage: str, args: dict[str, Any], source: str) -> None:
-    """Unknown keys and wrongly typed values of an `args:` block, named with file and key."""
-    cls = _trl_config_class(stage)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key, value in args.items():
-        if key in _RESERVED:
-            raise RecipeError(f"{source}: {stage}.args.{key} is set by encore ({_RESERVED[key]})")
-        if stage == "simpo" and key == "loss_type" and value != "simpo":
-            raise RecipeError(
-                f"{source}: simpo.args.loss_type={value!r}: the simpo stage is CPOTrainer with loss_type 'simpo'"
-            )
-        if (stage, key) in _STR_AS_LIST and isinstance(value, str):
-            value = [value]
-        if key not in fields:
-            raise RecipeError(
-                f"{source}: unknown key {stage}.args.{key} (not an option of trl.{cls.__name__})"
-            )
-        annotation = fields[key].type
-        if isinstance(annotation, str):
-            continue  # forward references: left to the dataclass itself
-        try:
-            TypeAdapter(annotation).validate_python(value, strict=False)
-        except ValidationError as err:
-            msg = err.errors()[0]["msg"]
-            raise RecipeError(f"{source}: {stage}.args.{key}={value!r}: {msg}") from None
-        except Exception:  # pydantic cannot build a validator for some exotic annotations
-            continue
 
 
 def _format_error(err: ValidationError, source: str) -> str:
@@ -327,6 +266,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_args
             raise RecipeError(f"{source}: data.ingest.input: {recipe.data.ingest.input} does not exist")
     _check_training(recipe, source)
     if check_args:
+        from encore.train.trl_config import check_trl_args  # imports TRL only when a block has keys
+
         for stage in TRAIN_STAGES:
             if getattr(recipe, stage).args:  # an empty block has nothing to check (and imports nothing)
                 check_trl_args(stage, getattr(recipe, stage).args, source)
