@@ -8,6 +8,13 @@ Metric names (macro averages over requests, each in [0, 1] unless a count)::
     fulfillment, fulfillment/<constraint>,           tasks/fulfillment.py, over rows with an intent; a
     fulfillment/category/<category>                  constraint or category over the rows it applies to
     n_fulfillment, n_no_intent                       rows scored for fulfilment, rows without an intent
+    grounded_exact, grounded_normalised,             tasks/open_grounding.py: claimed artist–title matched
+    grounded_fuzzy, hallucination_rate               against the whole catalog, over rows with parsed lines
+    distinct_artists, repeated_artists,              tasks/diversity.py, over rows with parsed lines
+    distinct_artist_ratio, max_artist_share
+    mean_popularity, catalog_coverage                tasks/popularity.py (coverage: over all rows at once)
+    sim_saves, sim_skip_rate, sim_thumbs_up,         tasks/simulated_users.py, over rows with an intent when
+    sim_thumbs_down, sim_satisfaction, n_sim         the catalog carries the listener's attributes
 
 A metric that applies to no row (``in_candidates`` in open generation, fulfilment without intents) is left out.
 """
@@ -23,9 +30,20 @@ import pandas as pd
 
 from encore.prompts import ParsedPlaylist, Track, catalog_key_index
 from evaluation.playlist import catalog_records, catalog_tracks, ground_completion
+from evaluation.tasks.diversity import diversity_scores
 from evaluation.tasks.format_validity import format_scores
 from evaluation.tasks.fulfillment import constraint_scores, fulfillment, parse_intent
 from evaluation.tasks.grounding import grounding_scores
+from evaluation.tasks.open_grounding import OpenMatcher, open_grounding_scores
+from evaluation.tasks.popularity import catalog_coverage, mean_popularity
+from evaluation.tasks.simulated_users import User, replay_playlist, replayable, user_for, user_panel
+
+# Per-row scores that may be None (not applicable); each is macro-averaged over the rows that have it.
+OPTIONAL_METRICS = (
+    "grounded_exact", "grounded_normalised", "grounded_fuzzy", "hallucination_rate",
+    "distinct_artists", "repeated_artists", "distinct_artist_ratio", "max_artist_share", "mean_popularity",
+    "sim_saves", "sim_skip_rate", "sim_thumbs_up", "sim_thumbs_down", "sim_satisfaction",
+)  # fmt: skip
 
 
 @dataclass
@@ -50,15 +68,21 @@ def score_row(
     tracks: dict[str, Track],
     records: Mapping[str, Mapping[str, Any]],
     catalog_index: dict[tuple[str, str], str],
+    matcher: OpenMatcher | None = None,
+    panel: Sequence[User] | None = None,
+    n_replays: int = 8,
 ) -> dict[str, Any]:
     """Score one completion against its eval row on every task.
 
     Args:
         completion: the generated answer.
-        row: the eval row (``prompt_id, request, candidates, intent`` are read).
+        row: the eval row (``prompt_id, user_key, request, candidates, intent`` are read).
         tracks: the catalog from ``catalog_tracks``.
         records: the catalog rows from ``catalog_records``.
         catalog_index: from ``catalog_key_index``.
+        matcher: open-generation matcher over the catalog; None leaves those scores out.
+        panel: simulated listeners (:func:`user_panel`); None leaves the simulated-user scores out.
+        n_replays: replays per playlist for the simulated users.
 
     Returns:
         A flat dict: the request, the completion, the resolved ``track_ids`` and ``grounded_lines`` flags
@@ -89,6 +113,18 @@ def score_row(
         )
         scored["fulfillment"] = fulfillment(constraints)
         scored.update({f"fulfillment/{name}": value for name, value in constraints.items()})
+    if matcher is not None:
+        levels = [matcher.match(line.artist, line.title).level for line in playlist.lines]
+        scored["match_levels"] = levels
+        scored.update(open_grounding_scores(levels))
+    scored.update(diversity_scores([line.artist for line in playlist.lines]))
+    popularity = {tid: records[tid].get("popularity") for tid in playlist.track_ids if tid and tid in records}
+    scored["mean_popularity"] = mean_popularity(playlist.track_ids, popularity)
+    if panel and intent is not None:
+        key = str(row.get("prompt_id") or row.get("request"))
+        user = user_for(str(row.get("user_key") or key), panel)
+        grounded = [dict(records[tid]) for tid in playlist.track_ids if tid is not None and tid in records]
+        scored.update(replay_playlist(user, intent, grounded, key=key, n_replays=n_replays))
     return scored
 
 
@@ -117,11 +153,23 @@ def aggregate(per_row: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         if r["category"] is not None:
             by_key[f"fulfillment/category/{r['category']}"].append(r["fulfillment"])
     metrics.update({key: _mean(values) for key, values in sorted(by_key.items())})
+    for name in OPTIONAL_METRICS:
+        values = [r[name] for r in per_row if r.get(name) is not None]
+        if values:
+            metrics[name] = _mean(values)
+    if any("sim_satisfaction" in r for r in per_row):
+        metrics["n_sim"] = float(sum("sim_satisfaction" in r for r in per_row))
     return metrics
 
 
 def score_playlists(
-    completions: Sequence[str], rows: Sequence[Mapping[str, Any]], catalog_df: pd.DataFrame
+    completions: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    catalog_df: pd.DataFrame,
+    *,
+    n_replays: int = 8,
+    panel_size: int = 64,
+    seed: int = 0,
 ) -> EvalResult:
     """Score completions against their eval rows and aggregate the metrics.
 
@@ -129,6 +177,9 @@ def score_playlists(
         completions: one generated answer per row, in the same order.
         rows: eval rows (``prompt_id, request, candidates, intent``; see docs/architecture.md).
         catalog_df: the catalog (``track_id, artist, title, genre, subgenre, year, energy, valence, ...``).
+        n_replays: simulated-user replays per playlist.
+        panel_size: simulated listeners in the panel.
+        seed: seeds the listener panel.
 
     Returns:
         The aggregate metrics and the per-request scores.
@@ -141,5 +192,13 @@ def score_playlists(
     tracks = catalog_tracks(catalog_df)
     records = catalog_records(catalog_df)
     index = catalog_key_index(list(tracks.values()))
-    per_row = [score_row(c, r, tracks, records, index) for c, r in zip(completions, rows, strict=True)]
-    return EvalResult(metrics=aggregate(per_row), per_row=per_row)
+    matcher = OpenMatcher(tracks.values())
+    panel = user_panel(catalog_df, panel_size, seed) if len(catalog_df) and replayable(catalog_df) else None
+    per_row = [
+        score_row(c, r, tracks, records, index, matcher, panel, n_replays)
+        for c, r in zip(completions, rows, strict=True)
+    ]
+    metrics = aggregate(per_row)
+    if per_row and tracks:
+        metrics["catalog_coverage"] = catalog_coverage([r["track_ids"] for r in per_row], len(tracks))
+    return EvalResult(metrics=metrics, per_row=per_row)

@@ -1,1 +1,2 @@
-"""Evaluation tasks, one per file: format validity, catalog grounding, fulfilment of the hidden intent."""
+"""Evaluation tasks, one per file: format validity, grounding (candidates and open generation), fulfilment of
+the hidden intent, diversity, popularity bias, simulated users, preference accuracy, CPCD retrieval."""

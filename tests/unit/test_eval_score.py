@@ -86,6 +86,18 @@ EXPECTED = {
     "fulfillment/avoid_artists": 0.5,
     "fulfillment/category/genre_mood": 0.85,
     "fulfillment/category/energy": 0.5,
+    # Every parsed line names its catalog track exactly; c has no parsed line and is not counted.
+    "grounded_exact": 1.0,
+    "grounded_normalised": 1.0,
+    "grounded_fuzzy": 1.0,
+    "hallucination_rate": 0.0,
+    "distinct_artists": 5 / 3,
+    "repeated_artists": 0.0,
+    "distinct_artist_ratio": 1.0,
+    "max_artist_share": (0.5 + 0.5 + 1.0) / 3,
+    # a: (60 + 40) / 2, b: (80 + 70) / 2, d: 60; all four tracks are used.
+    "mean_popularity": (50 + 75 + 60) / 3,
+    "catalog_coverage": 1.0,
 }
 
 
@@ -124,6 +136,28 @@ def test_nan_intent_counts_as_missing():
 def test_open_generation_only_has_no_candidate_metric():
     metrics = score_playlists(["c0 | Low - Sunflower"], [ROWS[2]], CATALOG).metrics
     assert metrics["grounded"] == 1.0 and "in_candidates" not in metrics
+
+
+def test_open_generation_hallucinations_and_loose_matches():
+    completions = [
+        "c0 | nick drake - Pink Moon (Remastered)\nc0 | Daft Punk - One More Tim\nc0 | Low - Made Up Song"
+    ]
+    result = score_playlists(completions, [ROWS[2]], CATALOG)
+    assert result.per_row[0]["match_levels"] == ["normalised", "fuzzy", None]
+    assert result.metrics["hallucination_rate"] == pytest.approx(1 / 3)
+    assert result.metrics["grounded_exact"] == 0.0 and result.metrics["grounded_normalised"] == pytest.approx(
+        1 / 3
+    )
+    assert result.metrics["repeated_artists"] == 0.0
+
+
+def test_simulated_users_run_when_the_catalog_has_the_listener_attributes():
+    catalog = CATALOG.assign(energy=[0.2, 0.3, 0.9, 0.4])
+    result = score_playlists(COMPLETIONS, ROWS, catalog, n_replays=4)
+    assert result.metrics["n_sim"] == 3.0  # the rows with an intent
+    assert 0.0 <= result.metrics["sim_skip_rate"] <= 1.0 and result.metrics["sim_saves"] >= 0.0
+    assert result.per_row[2].get("sim_saves") is None  # no intent, no listener
+    assert result.metrics == score_playlists(COMPLETIONS, ROWS, catalog, n_replays=4).metrics  # deterministic
 
 
 def test_empty_input():

@@ -1,4 +1,5 @@
-"""Eval stage: base vs SFT vs the preference policy on held-out requests (format, grounding, intent fulfilment).
+"""Eval stage: base vs SFT vs the preference policy on held-out requests (format, grounding, intent fulfilment,
+diversity, popularity, simulated users) and held-out preference pairs (preference accuracy).
 
 Metrics are `eval/<model>/<metric>`, the model named by its stage (`base`, `sft`, `dpo`, `kto`,
 `orpo`, `simpo`, `grpo`); the recipe's final policy is also logged as `eval/final/<metric>`, one
@@ -21,6 +22,19 @@ from encore.train.lora import load_policy
 from evaluation.generate import generate_playlists
 from evaluation.report import comparison_table, plot_metrics, samples_table
 from evaluation.score import EvalResult, score_playlists
+from evaluation.tasks.preference_accuracy import pair_logprobs, preference_scores, reward_margins
+
+DEFAULT_BETA = 0.1  # TRL's DPOConfig default; the accuracy (margin > 0) does not depend on it
+
+
+def eval_pairs(prepared: Path, max_pairs: int | None) -> list[dict]:
+    """Held-out preference pairs (`split == "eval"`) in a stable order (by pair id), at most `max_pairs`."""
+    path = prepared / "pairs"
+    if not path.exists():
+        return []
+    frame = pd.read_parquet(path)
+    frame = frame[frame["split"] == "eval"].sort_values("pair_id", kind="stable")
+    return (frame if max_pairs is None else frame.head(max_pairs)).to_dict("records")
 
 
 def eval_rows(prepared: Path, max_requests: int | None) -> list[dict]:
@@ -50,6 +64,7 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
             from_pandas(pd.DataFrame(rows), source=str(prepared / "eval"), name="eval"),
             context="evaluation",
         )
+        pairs = eval_pairs(prepared, recipe.eval.max_requests)
         for name in recipe.eval_models:
             set_seed(recipe.seed)
             model, tokenizer = load_policy(
@@ -62,7 +77,18 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
                 max_new_tokens=recipe.eval.max_new_tokens,
                 batch_size=recipe.eval.batch_size,
             )
-            results[name] = score_playlists(completions, rows, catalog)
+            results[name] = score_playlists(completions, rows, catalog, seed=recipe.seed)
+            if name != "base" and pairs:  # the base model is its own reference: every margin is 0
+                logps = pair_logprobs(model, tokenizer, pairs, batch_size=recipe.eval.batch_size)
+                beta = float(getattr(recipe, name).args.get("beta", DEFAULT_BETA))
+                margins = reward_margins(
+                    logps["policy_chosen"],
+                    logps["ref_chosen"],
+                    logps["policy_rejected"],
+                    logps["ref_rejected"],
+                    beta,
+                )
+                results[name].metrics.update(preference_scores(margins))
             mlflow.log_metrics({f"eval/{name}/{k}": v for k, v in results[name].metrics.items()})
             if name == final:
                 mlflow.log_metrics({f"eval/final/{k}": v for k, v in results[name].metrics.items()})
