@@ -177,7 +177,7 @@ def response_pairs(scored: pd.DataFrame, settings: PrepSettings) -> pd.DataFrame
     both = df.merge(df.drop(columns=["_prompt", "user_id"]), on="_match", suffixes=("_a", "_b"))
     diff = (both["reward_a"] - both["reward_b"]).to_numpy()
     margin = half_up(diff)
-    keep = (diff >= caps.min_margin) & (diff > 0) & (margin > 0)
+    keep = (margin >= caps.min_margin) & (margin > 0)  # rounded first, as Spark compares it
     keep &= (both["_playlist_a"] != both["_playlist_b"]).to_numpy(bool)
     pairs = both[keep].assign(margin=margin[keep])
     pairs = pairs.sort_values(["margin", "response_id_a", "response_id_b"], ascending=[False, True, True])

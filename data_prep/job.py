@@ -26,6 +26,7 @@ from data_prep.pairs import build_pairs
 from data_prep.privacy import mask_columns, mask_text
 from data_prep.render import attach_tracks, render_responses
 from data_prep.rewards import position_propensity, response_rewards, track_values
+from data_prep.session import cut_lineage
 from data_prep.settings import PrepSettings, load_settings
 from data_prep.sft import best_per_prompt, build_sft
 from data_prep.splits import add_prompt_id, add_user_key, assign_split, redact_user_id
@@ -137,21 +138,21 @@ def run(
         name: parse_lines(lines[name], schemas.INPUT_SCHEMAS[name], schemas.REQUIRED[name]) for name in paths
     }
 
-    # localCheckpoint materialises each validated input and cuts its lineage, so that the plans built
-    # on top stay shallow: analysing the deep plans took longer than running them on small inputs.
-    checked: dict[str, DataFrame] = {"catalog": validate_catalog(parsed["catalog"]).localCheckpoint()}
+    # `cut_lineage` materialises each validated input and cuts its lineage, so that the plans built on top
+    # stay shallow: analysing the deep plans took longer than running them on small inputs.
+    checked: dict[str, DataFrame] = {"catalog": validate_catalog(parsed["catalog"]).transform(cut_lineage)}
     catalog_ok = valid_rows(checked["catalog"], schemas.CATALOG)
     checked["responses"] = redact_user_id(
         validate_responses(parsed["responses"], catalog_ok, max_request_chars=cfg.max_request_chars), hash_key
-    ).localCheckpoint()
+    ).transform(cut_lineage)
     responses_ok = add_user_key(valid_rows(checked["responses"], schemas.RESPONSES), hash_key)
     checked["interactions"] = validate_interactions(
         parsed["interactions"], responses_ok, catalog_ok
-    ).localCheckpoint()
+    ).transform(cut_lineage)
     interactions_ok = valid_rows(checked["interactions"], schemas.INTERACTIONS)
     intents_ok = None
     if intents is not None:
-        checked["intents"] = validate_intents(parsed["intents"], responses_ok).localCheckpoint()
+        checked["intents"] = validate_intents(parsed["intents"], responses_ok).transform(cut_lineage)
         intents_ok = valid_rows(checked["intents"], schemas.INTENTS)
     masked = 0
     if cfg.mask_pii:
@@ -167,7 +168,7 @@ def run(
     propensity = (
         position_propensity(
             responses_ok, interactions_ok, max_ipw=rw.max_ipw, min_support=rw.min_position_support
-        ).localCheckpoint()
+        ).transform(cut_lineage)
         if rw.position_bias == "ipw"
         else None
     )
@@ -178,10 +179,12 @@ def run(
         weights=weights,
         early_skip=rw.early_skip,
         clip=rw.track_clip,
-    ).localCheckpoint()
+    ).transform(cut_lineage)
     rewards = response_rewards(responses_ok, interactions_ok, values, weights=weights, clip=rw.track_clip)
     keyed = assign_split(add_prompt_id(responses_ok, hash_key), cfg.eval_fraction)
-    scored = render_responses(attach_tracks(keyed.join(rewards, "response_id"), catalog_ok)).localCheckpoint()
+    scored = render_responses(attach_tracks(keyed.join(rewards, "response_id"), catalog_ok)).transform(
+        cut_lineage
+    )
     best = best_per_prompt(scored)
     quarantine = quarantine_rows(checked["catalog"], "catalog")
     for name in list(paths)[1:]:

@@ -6,7 +6,8 @@ import os
 import re
 import sys
 
-from pyspark.sql import SparkSession
+from pyspark import SparkConf, SparkContext, StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 
 
 def _local_cores(master: str | None) -> int | None:
@@ -21,13 +22,14 @@ def _local_cores(master: str | None) -> int | None:
 def get_spark(
     master: str | None = "local[*]", app_name: str = "encore-data-prep", shuffle_partitions: int | None = None
 ) -> SparkSession:
-    """Get or create a SparkSession.
+    """Get or create a SparkSession; settings given to ``spark-submit`` (``--conf``, spark-defaults.conf) win.
 
     Args:
         master: Spark master URL; None leaves it to ``spark-submit``.
         app_name: Application name shown in Spark logs.
         shuffle_partitions: ``spark.sql.shuffle.partitions``; by default the core count of a
-            ``local[N]`` master, else 8 (Spark's 200 makes small jobs crawl; raise it for big data).
+            ``local[N]`` master, else 8 (Spark's 200 makes small jobs crawl; raise it for big data
+            with ``--conf spark.sql.shuffle.partitions=N``).
 
     Returns:
         The active SparkSession.
@@ -40,13 +42,34 @@ def get_spark(
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    spark = (
-        builder.config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-        .getOrCreate()
-    )
+    defaults = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+    }
+    # Builder settings override spark-submit's, so only fill in what it left unset: the JVM gateway
+    # (spark-submit's own, when it launched this driver) holds its settings as system properties.
+    # A JVM started here gets UTC as its default zone (PYSPARK_SUBMIT_ARGS' --conf still win).
+    utc = SparkConf(loadDefaults=False).set("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+    SparkContext._ensure_initialized(conf=utc)
+    submitted = SparkConf()
+    for key, value in defaults.items():
+        if not submitted.contains(key):
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def cut_lineage(frame: DataFrame) -> DataFrame:
+    """Materialise `frame` and cut its lineage, surviving the loss of an executor.
+
+    With a checkpoint directory set (a reliable, shared filesystem on a cluster) the frame is written
+    there; otherwise it is a local checkpoint kept in memory and on disk on two executors, so that a
+    worker dying mid-job leaves a copy of every block (with `localCheckpoint()`'s default single copy
+    the job fails: the lost blocks' lineage is gone, so they cannot be recomputed).
+    """
+    if frame.sparkSession.sparkContext.getCheckpointDir():
+        return frame.checkpoint()
+    return frame.localCheckpoint(storageLevel=StorageLevel.MEMORY_AND_DISK_2)

@@ -43,6 +43,7 @@ from data_prep.adapters.common import (
     union_all,
 )
 from data_prep.schemas import CATALOG, INTERACTIONS, RESPONSES, STRINGS
+from data_prep.session import cut_lineage
 from data_prep.validation import quarantine_rows
 
 # Titles and artists are read as text: a JSON list arrives as its JSON text and is joined by _joined.
@@ -230,13 +231,13 @@ def run(spark: SparkSession, input: str, out: str) -> dict[str, Any]:
     """
     files = find_files(input, ["*.jsonl", "*.jsonl.gz"], "cpcd")
     parsed = read_json_lines(spark, files, CONVERSATION, REQUIRED, "cpcd")
-    conversations = check_conversations(parsed).localCheckpoint()
+    conversations = check_conversations(parsed).transform(cut_lineage)
     ok = good(conversations)
-    tracks = catalog_from_entries(catalog_entries(ok)).localCheckpoint()
-    turns = check_turns(ok).localCheckpoint()
-    liked = check_feedback(turns, "liked", "like").localCheckpoint()
-    disliked = check_feedback(turns, "disliked", "dislike").localCheckpoint()
-    goals = check_goals(ok).localCheckpoint()
+    tracks = catalog_from_entries(catalog_entries(ok)).transform(cut_lineage)
+    turns = check_turns(ok).transform(cut_lineage)
+    liked = check_feedback(turns, "liked", "like").transform(cut_lineage)
+    disliked = check_feedback(turns, "disliked", "dislike").transform(cut_lineage)
+    goals = check_goals(ok).transform(cut_lineage)
 
     row = conversation_counts(ok).first()
     feedback = turn_counts(turns).first()

@@ -43,6 +43,7 @@ from data_prep.adapters.common import (
     union_all,
 )
 from data_prep.schemas import CATALOG, INTERACTIONS, RESPONSES
+from data_prep.session import cut_lineage
 from data_prep.validation import InputSchemaError, quarantine_rows
 
 TRACK = StructType(
@@ -187,11 +188,11 @@ def run(spark: SparkSession, input: str, out: str) -> dict[str, Any]:
         RowAccountingError: Rows were lost or invented (a bug).
     """
     parsed, files = _read(spark, input)
-    basic = check_playlists(parsed).localCheckpoint()
-    listed = track_entries(basic).localCheckpoint()
-    tracks = catalog_from_entries(listed.where(known_text(F.col("track_id")))).localCheckpoint()
-    entries = flag_unknown_tracks(listed, tracks).localCheckpoint()
-    playlists = flag_empty_playlists(basic, entries).localCheckpoint()
+    basic = check_playlists(parsed).transform(cut_lineage)
+    listed = track_entries(basic).transform(cut_lineage)
+    tracks = catalog_from_entries(listed.where(known_text(F.col("track_id")))).transform(cut_lineage)
+    entries = flag_unknown_tracks(listed, tracks).transform(cut_lineage)
+    playlists = flag_empty_playlists(basic, entries).transform(cut_lineage)
 
     counts = basic.select(
         F.count(F.lit(1)).alias("n"), F.sum(F.size(F.coalesce("tracks", F.array()))).alias("entries")

@@ -47,6 +47,7 @@ from data_prep.adapters.common import (
     union_all,
 )
 from data_prep.schemas import CATALOG, INTERACTIONS, RESPONSES
+from data_prep.session import cut_lineage
 from data_prep.validation import InputSchemaError, quarantine_rows
 
 LABELS = ("skip_1", "skip_2", "skip_3", "not_skipped")
@@ -202,12 +203,12 @@ def run(spark: SparkSession, input: str, out: str) -> dict[str, Any]:
     """
     log_files, name_files = _input_files(input)
     log_raw = _read_csv(spark, log_files, LOG_REQUIRED, "mssd log")
-    labelled = check_log(log_raw).localCheckpoint()
+    labelled = check_log(log_raw).transform(cut_lineage)
     names_raw = _read_csv(spark, name_files, NAMES_REQUIRED, "mssd names")
-    names = check_names(names_raw, labelled).localCheckpoint()
-    tracks = catalog_from_entries(catalog_entries(labelled, names)).localCheckpoint()
-    log = flag_unknown_tracks(labelled, tracks).localCheckpoint()
-    sessions = check_sessions(log).localCheckpoint()
+    names = check_names(names_raw, labelled).transform(cut_lineage)
+    tracks = catalog_from_entries(catalog_entries(labelled, names)).transform(cut_lineage)
+    log = flag_unknown_tracks(labelled, tracks).transform(cut_lineage)
+    sessions = check_sessions(log).transform(cut_lineage)
 
     track_ids = good(labelled).select("track_id_clean").distinct().count()
     session_ids = log_raw.select("session_id").where("session_id IS NOT NULL").distinct().count()

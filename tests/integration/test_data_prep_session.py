@@ -1,0 +1,37 @@
+"""`data_prep.session.get_spark` fills in defaults but never overrides what `spark-submit` was told."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyspark
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SPARK_SUBMIT = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+PROBE = """
+from data_prep.session import get_spark
+spark = get_spark(None)
+conf = spark.sparkContext.getConf()
+zone = spark.conf.get("spark.sql.session.timeZone")
+print("CONF", spark.conf.get("spark.sql.shuffle.partitions"), conf.get("spark.ui.enabled"), zone)
+"""
+
+
+def _submit(tmp_path: Path, *conf: str) -> list[str]:
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    cmd = [str(SPARK_SUBMIT), "--master", "local[1]", *conf, str(script)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return next(line for line in done.stdout.splitlines() if line.startswith("CONF")).split()[1:]
+
+
+def test_spark_submit_conf_wins_and_unset_keys_get_the_session_defaults(tmp_path: Path) -> None:
+    # One driver (a JVM start is the cost): partitions given to spark-submit, the UI and zone left unset.
+    assert _submit(tmp_path, "--conf", "spark.sql.shuffle.partitions=3") == ["3", "false", "UTC"]
