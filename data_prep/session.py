@@ -45,7 +45,6 @@ def get_spark(
     defaults = {
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
     }
     # Builder settings override spark-submit's, so only fill in what it left unset: the JVM gateway
@@ -57,7 +56,8 @@ def get_spark(
     for key, value in defaults.items():
         if not submitted.contains(key):
             builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    # The pyspark-shell launcher turns the console progress bar on by itself: always off in job logs.
+    spark = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
