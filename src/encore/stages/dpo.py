@@ -64,6 +64,10 @@ def main(recipe: Recipe) -> Path:
             ),
             callbacks=[MlflowMetricsCallback()],
         )
+        if run is not None:  # the evidence that no second model was loaded: TRL keeps none
+            mlflow.set_tag(
+                "encore.reference", "adapter-disabled" if trainer.ref_model is None else "separate-model"
+            )
         metrics = train_adapter(trainer, adapter_dir)
         if run is None:
             return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs

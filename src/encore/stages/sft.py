@@ -56,7 +56,9 @@ def main(recipe: Recipe) -> Path:
         metrics = train_adapter(trainer, adapter_dir)
         if run is None:
             return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
-        mlflow.log_metrics({**metrics, "train/examples": float(len(rows))})
+        # `train/rows`: what the trainer iterates over, fewer than the examples when `packing` fills rows.
+        rows_trained = float(len(trainer.train_dataset))  # type: ignore[arg-type]
+        mlflow.log_metrics({**metrics, "train/examples": float(len(rows)), "train/rows": rows_trained})
         mlflow.log_artifacts(str(adapter_dir), "adapter")
         if recipe.sft.merge:
             merged = export_merged(
