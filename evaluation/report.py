@@ -1,4 +1,4 @@
-"""Eval report pieces: a Markdown metrics table, sample playlists side by side, and a bar chart.
+"""Eval report pieces: Markdown tables, PNG plots and one self-contained HTML page with samples side by side.
 
 Example::
 
@@ -11,7 +11,9 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+from collections.abc import Mapping, Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +95,115 @@ def plot_metrics(results: Mapping[str, EvalResult], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
+
+
+CATEGORY = "fulfillment/category/"
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def plot_categories(results: Mapping[str, EvalResult], path: str | Path) -> Path | None:
+    """Save fulfilment by request category, one bar per model (PNG); None when no row had a category."""
+    cats = sorted(
+        {m.removeprefix(CATEGORY) for r in results.values() for m in r.metrics if m.startswith(CATEGORY)}
+    )
+    if not cats:
+        return None
+    fig = Figure(figsize=(1.2 * len(cats) + 2, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(results), 1)
+    for j, (model, result) in enumerate(results.items()):
+        xs = [i + j * width for i in range(len(cats))]
+        ax.bar(xs, [result.metrics.get(CATEGORY + c, 0.0) for c in cats], width=width, label=model)
+    ax.set_xticks(
+        [i + width * (len(results) - 1) / 2 for i in range(len(cats))], cats, rotation=30, ha="right"
+    )
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("fulfillment")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[tuple[int, float]]], path: str | Path, ylabel: str
+) -> Path | None:
+    """Save one line per named series of (step, value) points (training losses, reward margins); None if empty."""
+    curves = {name: points for name, points in curves.items() if points}
+    if not curves:
+        return None
+    fig = Figure(figsize=(7, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, points in curves.items():
+        steps, values = zip(*sorted(points), strict=True)
+        ax.plot(steps, values, marker="o", markersize=3, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return _save(fig, path)
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img alt="{escape(path.stem)}" src="data:image/png;base64,{data}"></figure>'
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 2em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.bad { color: #b3261e; } img { max-width: 100%; }
+"""
+
+
+def html_report(
+    title: str, results: Mapping[str, EvalResult], images: Sequence[Path], n_samples: int = 5
+) -> str:
+    """One HTML page (inline CSS, PNGs inlined as data URIs, no scripts): metrics, plots, samples side by side.
+
+    Raises:
+        ValueError: the results hold different numbers of rows (see :func:`samples_table`).
+    """
+    sizes = {len(r.per_row) for r in results.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"results score different numbers of rows: {sorted(sizes)}")
+    names = {name for result in results.values() for name in result.metrics}
+    ordered = [m for m in MAIN_METRICS if m in names] + sorted(names - set(MAIN_METRICS))
+    head = "".join(f"<th>{escape(m)}</th>" for m in results)
+    metrics = "".join(
+        f"<tr><td>{escape(n)}</td>"
+        + "".join(f'<td class="num">{_number(n, r.metrics.get(n))}</td>' for r in results.values())
+        + "</tr>"
+        for n in ordered
+    )
+    first = next(iter(results.values())).per_row if results else []
+    samples = []
+    for i in range(min(n_samples, len(first))):
+        cells = []
+        for r in results.values():
+            row = r.per_row[i]
+            lines, flags = list(row["lines"]), list(row["grounded_lines"])
+            if not lines:
+                cells.append(f"<td>(no playlist) {escape(str(row['completion'])[:80])}</td>")
+                continue
+            cells.append("<td>" + "<br>".join(
+                escape(line) if ok else f'<span class="bad">{escape(line)} ✗</span>'
+                for line, ok in zip(lines, flags, strict=True)
+            ) + "</td>")  # fmt: skip
+        samples.append(f"<tr><td>{escape(str(first[i]['request']))}</td>{''.join(cells)}</tr>")
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>"
+        f"<h2>Metrics</h2><table><tr><th>metric</th>{head}</tr>{metrics}</table>"
+        f"<h2>Plots</h2>{''.join(_image(p) for p in images)}"
+        f"<h2>Sample playlists</h2><p>The same requests for every model; lines in red (✗) are not grounded.</p>"
+        f"<table><tr><th>request</th>{head}</tr>{''.join(samples)}</table></body></html>"
+    )

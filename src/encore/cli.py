@@ -6,13 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from encore.config import Recipe, RecipeError, load_recipe
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 app = typer.Typer(help="encore: preference-tuned playlist LLMs from logged feedback.", no_args_is_help=True)
 train_app = typer.Typer(help="Run one training stage.", no_args_is_help=True)
@@ -302,6 +305,195 @@ def simulate(
 
     for name, path in simulate_(out, seed=seed, n_users=n_users, sessions_per_user=sessions_per_user).items():
         console.print(f"{name}: {path}")
+
+
+TrackingOpt = Annotated[
+    str,
+    typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking (and registry) URI"),
+]
+
+
+def _client(tracking_uri: str) -> MlflowClient:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return mlflow.MlflowClient(tracking_uri, tracking_uri)
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model name, e.g. playlist-generator")],
+    from_: Annotated[str, typer.Option("--from", help="Alias of the candidate version")] = "candidate",
+    to: Annotated[str, typer.Option("--to", help="Alias to move when the candidate wins")] = "champion",
+    metric: Annotated[
+        str | None,
+        typer.Option(help="Primary metric (default: the version's primary_metric tag, else fulfillment)"),
+    ] = None,
+    margin: Annotated[
+        float, typer.Option(help="How much better the candidate must be on the primary metric")
+    ] = 0.01,
+    tolerance: Annotated[
+        float, typer.Option(help="How much worse a guardrail may be before it counts")
+    ] = 0.0,
+    floor: Annotated[
+        list[str] | None, typer.Option(help="Override a guardrail floor: metric=value (repeatable)")
+    ] = None,
+    eval_set: Annotated[
+        Path | None, typer.Option(help="Eval rows (Parquet; default: the eval set of the candidate's run)")
+    ] = None,
+    max_requests: Annotated[int | None, typer.Option(help="Evaluate on the first N requests only")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write the metrics and the decision as JSON here")
+    ] = None,
+    tracking_uri: TrackingOpt = "sqlite:///mlruns/mlflow.db",
+) -> None:
+    """Move TO (champion) to the FROM (candidate) version only when it wins on the same eval set.
+
+    Exits 0 when promoted, 1 when refused, 2 on a usage error. The rule: docs/evaluation.md.
+    """
+    import json
+
+    from mlflow.exceptions import MlflowException
+
+    from encore import promote as gate
+
+    client = _client(tracking_uri)
+    try:
+        candidate = client.get_model_version_by_alias(name, from_)
+    except MlflowException:
+        err.print(f"[bold red]error:[/] {name}@{from_} does not exist in {tracking_uri}", highlight=False)
+        raise typer.Exit(2) from None
+    version = str(candidate.version)
+    champion_version = gate.alias_version(client, name, to)
+    path = eval_set or candidate.tags.get("eval_set")
+    if not path or not Path(path).exists():
+        err.print(
+            f"[bold red]error:[/] no eval set: {path or 'the version has no eval_set tag'}; pass --eval-set"
+        )
+        raise typer.Exit(2)
+    floors = dict(gate.FLOORS)
+    for item in floor or []:
+        key, _, value = item.partition("=")
+        floors[key] = float(value)
+    primary = metric or candidate.tags.get("primary_metric") or "fulfillment"
+    rows = gate.eval_rows(path, max_requests)
+    console.print(f"evaluating {name} v{version} (@{from_}) on {len(rows)} requests from {path}")
+    cand_result, catalog = gate.evaluate_version(f"models:/{name}/{version}", rows)
+    champ_metrics = None
+    if champion_version is not None:
+        console.print(f"evaluating {name} v{champion_version} (@{to}) on the same requests")
+        champ_result, _ = gate.evaluate_version(f"models:/{name}/{champion_version}", rows, catalog)
+        champ_metrics = champ_result.metrics
+    decision = gate.decide(
+        cand_result.metrics, champ_metrics, primary=primary, margin=margin, floors=floors, tolerance=tolerance
+    )
+    table = Table(title=f"promote {name} v{version} → @{to}")
+    for column in (
+        "rule",
+        "metric",
+        f"v{version} (@{from_})",
+        f"v{champion_version} (@{to}) or floor" if champion_version else "floor",
+        "pass",
+    ):
+        table.add_column(column)
+    for c in decision.checks:
+        ref = "–" if c.reference is None else f"{c.reference:.3f}"
+        cand = "missing" if c.candidate is None else f"{c.candidate:.3f}"
+        table.add_row(c.rule, c.metric, cand, ref, "[green]yes[/]" if c.passed else "[red]no[/]")
+    console.print(table)
+    outcome = {
+        "name": name, "candidate": version, "champion": champion_version, "eval_set": str(path),
+        "n_requests": len(rows), "primary": primary, "margin": margin, "promoted": decision.promote,
+        "reasons": decision.reasons, "candidate_metrics": cand_result.metrics, "champion_metrics": champ_metrics,
+    }  # fmt: skip
+    verdict = "promoted" if decision.promote else "refused: " + "; ".join(decision.reasons)
+    against = f" against v{champion_version}" if champion_version else " (no champion)"
+    # The record goes on the version before any alias moves: an alias never points at an unrecorded decision.
+    client.set_model_version_tag(name, version, f"promotion.{to}", (verdict + against)[:4000])
+    if decision.promote:
+        try:
+            gate.move_alias(client, name, to, version, champion_version)
+        except (gate.AliasConflict, MlflowException) as e:
+            err.print(f"[bold red]not promoted:[/] {e}; no alias was moved", highlight=False)
+            raise typer.Exit(1) from None
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(outcome, indent=2, sort_keys=True))
+    if not decision.promote:
+        console.print(
+            f"[bold red]not promoted:[/] @{to} stays on {f'v{champion_version}' if champion_version else '(none)'}"
+        )
+        for reason in decision.reasons:
+            console.print(f"  - {reason}", highlight=False)
+        raise typer.Exit(1)
+    was = f" (was v{champion_version}, now @previous-{to})" if champion_version else " (first champion)"
+    console.print(f"[bold green]promoted:[/] {name}@{to} → v{version}{was}", highlight=False)
+
+
+@app.command()
+def generate(
+    request: Annotated[str, typer.Argument(help="What the listener asks for")],
+    model: Annotated[str, typer.Option(help="A model URI, e.g. models:/playlist-generator@champion")],
+    history: Annotated[
+        list[str] | None, typer.Option(help="An earlier request (repeatable, oldest first)")
+    ] = None,
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option(help="A catalog track id to choose from (repeatable; default: retrieve)"),
+    ] = None,
+    tracking_uri: TrackingOpt = "sqlite:///mlruns/mlflow.db",
+) -> None:
+    """Ask a registered model for a playlist and print it."""
+    import mlflow
+    import pandas as pd
+
+    _client(tracking_uri)
+    loaded = mlflow.pyfunc.load_model(model)
+    frame = pd.DataFrame(
+        {"request": [request], "history": [history or []], "candidates": [candidate or None]}
+    )
+    answer = loaded.predict(frame).iloc[0]
+    table = Table(title=f"{request}  ({model})")
+    for column in ("#", "track id", "artist", "title", "grounded"):
+        table.add_column(column)
+    rows = zip(answer["track_ids"], answer["artists"], answer["titles"], answer["grounded"], strict=True)
+    for i, (track_id, artist, title, grounded) in enumerate(rows, 1):
+        table.add_row(str(i), track_id or "–", artist, title, "yes" if grounded else "[red]no[/]")
+    console.print(table)
+    if not len(answer["track_ids"]):
+        console.print(
+            f"no playlist parsed; the model answered: {answer['completion'][:300]!r}", highlight=False
+        )
+
+
+@app.command()
+def compare(
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Run ids, runs:/ID, models:/NAME@ALIAS or models:/NAME/VERSION; the first is the baseline"
+        ),
+    ],
+    html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML page here")] = None,
+    samples: Annotated[int, typer.Option(help="Sample requests shown side by side")] = 5,
+    tracking_uri: TrackingOpt = "sqlite:///mlruns/mlflow.db",
+) -> None:
+    """Compare runs or registered models: differing params, metric deltas, per-category table, samples."""
+    import os
+
+    from encore import compare as compare_
+    from encore import compare_view
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one download per run: no bars
+    client = _client(tracking_uri)
+    views = [compare_.collect(client, ref, samples) for ref in refs]
+    for table in compare_view.rich_tables(views):
+        console.print(table)
+    if html:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(compare_view.html_page(views))
+        console.print(f"html: {html}", highlight=False)
 
 
 class DatasetKind(StrEnum):

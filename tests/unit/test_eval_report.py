@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.report import comparison_table, plot_metrics, samples_table
+from evaluation.report import (
+    comparison_table,
+    html_report,
+    plot_categories,
+    plot_curves,
+    plot_metrics,
+    samples_table,
+)
 from evaluation.score import EvalResult
 
 
@@ -63,3 +70,24 @@ def test_plot_metrics_writes_png(tmp_path):
     path = plot_metrics({"base": BASE, "dpo": DPO}, tmp_path / "plots" / "metrics.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 1000
+
+
+def test_plot_categories_and_curves(tmp_path):
+    dpo = EvalResult(metrics={"fulfillment/category/genre": 0.7, "fulfillment/category/refine": 0.4})
+    path = plot_categories({"base": BASE, "dpo": dpo}, tmp_path / "categories.png")
+    assert path is not None and path.read_bytes().startswith(b"\x89PNG")
+    assert plot_categories({"base": BASE}, tmp_path / "none.png") is None  # no row had a category
+    curves = plot_curves({"sft": [(5, 3.0), (10, 2.0)], "dpo": []}, tmp_path / "loss.png", "loss")
+    assert curves is not None and curves.read_bytes().startswith(b"\x89PNG")
+    assert plot_curves({"dpo": []}, tmp_path / "empty.png", "loss") is None
+
+
+def test_html_report_is_self_contained(tmp_path):
+    image = plot_metrics({"base": BASE, "dpo": DPO}, tmp_path / "metrics.png")
+    page = html_report("Evaluation: smoke <1>", {"base": BASE, "dpo": DPO}, [image])
+    assert page.startswith("<!doctype html>") and "<script" not in page and "http" not in page
+    assert "Evaluation: smoke &lt;1&gt;" in page
+    assert 'src="data:image/png;base64,' in page
+    assert '<span class="bad">Nobody - Nothing ✗</span>' in page
+    assert "(no playlist) I cannot help" in page
+    assert '<td class="num">0.800</td>' in page  # dpo's fulfillment

@@ -16,11 +16,19 @@ import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 
+from encore.compare import metric_curves, pipeline_runs
 from encore.config import Recipe
 from encore.tracking import stage_run, write_json
 from encore.train.lora import load_policy
 from evaluation.generate import generate_playlists
-from evaluation.report import comparison_table, plot_metrics, samples_table
+from evaluation.report import (
+    comparison_table,
+    html_report,
+    plot_categories,
+    plot_curves,
+    plot_metrics,
+    samples_table,
+)
 from evaluation.score import EvalResult, score_playlists
 from evaluation.tasks.preference_accuracy import pair_logprobs, preference_scores, reward_margins
 
@@ -57,7 +65,7 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
     prepared = recipe.out / "prepared"
     report_dir = recipe.out / "eval"
     results: dict[str, EvalResult] = {}
-    with stage_run(recipe, "eval"):
+    with stage_run(recipe, "eval") as run:
         rows = eval_rows(prepared, recipe.eval.max_requests)
         catalog = pd.read_parquet(prepared / "validated" / "catalog")
         mlflow.log_input(
@@ -98,8 +106,24 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
         summary = "\n\n".join(
             [f"# Evaluation: {recipe.name}", comparison_table(results), "## Samples", samples_table(results)]
         )
+        client = mlflow.MlflowClient()
+        _, stage_runs = pipeline_runs(client, run.info.run_id)  # training curves from the sibling stage runs
+        images = [
+            plot_metrics(results, report_dir / "metrics.png"),
+            plot_categories(results, report_dir / "categories.png"),
+            plot_curves(
+                metric_curves(client, stage_runs, "train/loss"), report_dir / "training_loss.png", "loss"
+            ),
+            plot_curves(
+                metric_curves(client, stage_runs, "train/rewards/margins"),
+                report_dir / "reward_margins.png",
+                "reward margin (chosen − rejected)",
+            ),
+        ]
+        plots = [p for p in images if p is not None]
+        summary += "\n\n## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots)
         (report_dir / "report.md").write_text(summary)
-        plot_metrics(results, report_dir / "metrics.png")
+        (report_dir / "report.html").write_text(html_report(f"Evaluation: {recipe.name}", results, plots))
         write_json(report_dir / "metrics.json", {name: r.metrics for name, r in results.items()})
         for model_name, result in results.items():
             write_json(report_dir / f"per_row_{model_name}.json", result.per_row)

@@ -83,12 +83,57 @@ def roundtrip(model_uri: str, requests: pd.DataFrame, workdir: Path) -> list[dic
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def log_playlist_model(
+    model_dir: Path, catalog_path: Path, input_example: pd.DataFrame, retrieval_k: int, max_new_tokens: int
+) -> str:
+    """Log a merged model and its catalog as the playlist pyfunc (in the active run); returns the model URI."""
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=Path(pyfunc_model.__file__),
+        artifacts={"model": str(model_dir), "catalog": str(catalog_path)},
+        model_config={"retrieval_k": retrieval_k, "max_new_tokens": max_new_tokens},
+        signature=SIGNATURE,
+        input_example=input_example,
+        pip_requirements=requirements(),
+        code_paths=[str(Path(encore.__file__).parent), str(Path(evaluation.__file__).parent)],
+    )
+    return info.model_uri
+
+
+def register_version(model_uri: str, name: str, alias: str, tags: dict[str, str]) -> str:
+    """Register `model_uri` under `name`, tag the version, then point `alias` at it; returns the version.
+
+    The alias moves last, so it never points at a version whose lineage tags are missing.
+    """
+    version = str(mlflow.register_model(model_uri, name).version)
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.set_registered_model_alias(name, alias, version)
+    return version
+
+
+def final_metrics(recipe: Recipe) -> dict[str, float]:
+    """The final policy's metrics from the eval stage's `metrics.json`, or none when eval has not run."""
+    path = recipe.out / "eval" / "metrics.json"
+    final = recipe.policy_stages[-1] if recipe.policy_stages else "base"
+    if not path.exists():
+        return {}
+    return {k: float(v) for k, v in json.loads(path.read_text()).get(final, {}).items()}
+
+
 def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, str]:
-    """Register the final policy under `register.name` with alias `register.alias`; returns (name, version)."""
+    """Register the final policy under `register.name` with alias `register.alias`; returns (name, version).
+
+    The version is tagged with its lineage (base model, recipe, stages, data fingerprint, git commit,
+    run), the eval set and primary metric that `encore promote` evaluates it on, and its eval metrics
+    (`metric.<name>`; `metrics` or, when run alone, the eval stage's `metrics.json`).
+    """
     prepared = recipe.out / "prepared"
     workdir = recipe.out / "register"
     stages = recipe.policy_stages  # base → sft → the preference stage, whichever method ran
     manifest = json.loads((prepared / "manifest.json").read_text())
+    metrics = final_metrics(recipe) if metrics is None else metrics
     with stage_run(recipe, "register") as run:
         model, tokenizer = load_policy(
             recipe.base_model,
@@ -111,19 +156,10 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
         generator = PlaylistGenerator(model, tokenizer, catalog, **config)
         expected = generator.generate(requests.to_dict("records"))
 
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=Path(pyfunc_model.__file__),
-            artifacts={"model": str(workdir / "model"), "catalog": str(workdir / "catalog.parquet")},
-            model_config=config,
-            signature=SIGNATURE,
-            input_example=requests.head(1),
-            pip_requirements=requirements(),
-            code_paths=[str(Path(encore.__file__).parent), str(Path(evaluation.__file__).parent)],
+        model_uri = log_playlist_model(
+            workdir / "model", workdir / "catalog.parquet", requests.head(1), **config
         )
         name, alias = recipe.registry.name, recipe.registry.alias
-        version = mlflow.register_model(info.model_uri, name).version
-        client = MlflowClient()
         tags = {
             "base_model": recipe.base_model,
             "recipe": recipe.name,
@@ -131,11 +167,11 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
             "data_fingerprint": data_fingerprint(manifest),
             "git_commit": git_commit(),
             "run_id": run.info.run_id,
-            **{f"metric.{k}": f"{v:.6g}" for k, v in (metrics or {}).items()},
+            "eval_set": str((prepared / "eval").resolve()),
+            "primary_metric": recipe.eval.primary_metric,
+            **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
         }
-        for key, value in tags.items():
-            client.set_model_version_tag(name, version, key, value)
-        client.set_registered_model_alias(name, alias, version)
+        version = register_version(model_uri, name, alias, tags)
 
         loaded = roundtrip(f"models:/{name}@{alias}", requests, workdir)
         match = [
@@ -148,4 +184,4 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
             raise RuntimeError(
                 f"models:/{name}@{alias} answers differently after loading: see roundtrip.json"
             )
-    return name, str(version)
+    return name, version
