@@ -8,6 +8,7 @@ In a distributed launch only rank 0 talks to MLflow.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -17,25 +18,79 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import requests
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from encore.config import Recipe, flat_params
+from encore.errors import UserFacingError
 from encore.train import resume
 
 # MLflow keeps params up to 6,000 characters; longer values go into the resolved recipe artifact.
 _MAX_PARAM = 500
+# Seconds the preflight waits for a tracking server's /health: it answers in milliseconds when up.
+_SERVER_TIMEOUT = 10.0
 
 
 def setup(recipe: Recipe) -> str:
-    """Point MLflow at the recipe's store (the environment's `MLFLOW_TRACKING_URI` wins) and experiment."""
+    """Point MLflow at the recipe's store (the environment's `MLFLOW_TRACKING_URI` wins) and experiment.
+
+    Fails fast, before any Spark or torch work, with a :class:`UserFacingError` when a tracking
+    server does not answer; creates a new SQLite store under a lock so that concurrent runs can share it.
+    """
     uri = recipe.tracking_uri
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    main = is_main_process()  # the other ranks of a distributed launch never talk to MLflow
+    if main and uri.startswith(("http://", "https://")):
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    if is_main_process():  # the other ranks of a distributed launch never talk to MLflow
+    if main:
+        if uri.startswith("sqlite:///"):
+            create_sqlite_store(uri)
         mlflow.set_experiment(recipe.experiment)
     return uri
+
+
+def check_server(uri: str, timeout: float = _SERVER_TIMEOUT) -> None:
+    """Raise a one-line :class:`UserFacingError` unless the tracking server at ``uri`` answers `GET /health`.
+
+    Without it, MLflow's client retries the first request for about 4 minutes and then ends in a long
+    traceback. A TLS or auth refusal still proves that a server listens: MLflow reports those itself.
+    """
+    url = f"{uri.rstrip('/')}/health"
+    try:
+        answer = requests.get(url, timeout=timeout)
+    except requests.exceptions.SSLError:
+        return
+    except requests.exceptions.Timeout as exc:
+        raise _server_error(uri, f"no answer to GET /health within {timeout:.0f} s") from exc
+    except requests.exceptions.RequestException as exc:  # refused, unknown host, unreachable network
+        raise _server_error(uri, "cannot connect") from exc
+    if answer.status_code >= 500:
+        raise _server_error(uri, f"GET /health answered HTTP {answer.status_code}")
+
+
+def _server_error(uri: str, reason: str) -> UserFacingError:
+    return UserFacingError(
+        f"the MLflow tracking server {uri} does not answer ({reason}); nothing was started. "
+        "Start it (scripts/team-server.sh start) or set MLFLOW_TRACKING_URI / tracking.uri "
+        "to a running one: see docs/team-setup.md"
+    )
+
+
+def create_sqlite_store(uri: str) -> None:
+    """Create (or migrate) the SQLite store at ``uri`` once, holding a lock file beside it.
+
+    MLflow creates a new store's tables on first use with no lock: runs started together on one new
+    file all migrate it at once and crash (`table _alembic_tmp_… already exists`), leaving it
+    half-migrated. Under `<file>.lock` the first run creates it and the others find it ready.
+    """
+    db = Path(uri.removeprefix("sqlite:///")).expanduser()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        client = mlflow.MlflowClient(uri, uri)
+        client.search_experiments(max_results=1)  # the tracking store creates its tables …
+        client.search_registered_models(max_results=1)  # … and so does the registry store
 
 
 def is_main_process() -> bool:
