@@ -173,7 +173,9 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
         }
         version = register_version(model_uri, name, alias, tags)
 
-        loaded = roundtrip(f"models:/{name}@{alias}", requests, workdir)
+        # The version, not the alias: a concurrent pipeline may move the alias before the load.
+        uri = f"models:/{name}/{version}"
+        loaded = roundtrip(uri, requests, workdir)
         match = [
             a["track_ids"] == b["track_ids"] and a["completion"] == b["completion"]
             for a, b in zip(expected, loaded, strict=True)
@@ -181,7 +183,5 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
         mlflow.log_metric("register/roundtrip_match", sum(match) / len(match))
         mlflow.log_dict({"expected": expected, "loaded": loaded}, "roundtrip.json")
         if not all(match):
-            raise RuntimeError(
-                f"models:/{name}@{alias} answers differently after loading: see roundtrip.json"
-            )
+            raise RuntimeError(f"{uri} answers differently after loading: see roundtrip.json")
     return name, version
