@@ -32,7 +32,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ``stdout``, an MLflow ``client`` on the store, its ``uri`` and the ``secrets`` it ran with.
     """
     workdir = tmp_path_factory.mktemp("smoke")
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     env.update(SECRETS)
     done = subprocess.run(
         [sys.executable, "-m", "encore.cli", "pipeline", str(SMOKE)],

@@ -76,7 +76,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A directory with the prepared data (one `encore prep`), the MLflow store, and this module's cwd."""
     workdir = tmp_path_factory.mktemp("methods")
     with pytest.MonkeyPatch.context() as patch:
+        # The stages run in this process, and mlflow.set_tracking_uri/set_registry_uri export both
+        # variables: restored when the module ends, so later tests' subprocesses do not inherit them.
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
         for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
             patch.setenv(name, "1")  # as the autouse fixture does, for this module-scoped work too
         patch.setenv("ENCORE_CACHE", os.environ.get("ENCORE_CACHE", str(ROOT / ".cache" / "encore")))
@@ -99,16 +102,23 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def run_method(workdir: Path) -> Callable[[str], dict[str, Any]]:
     """`run_method(name)`: the method's training stages and eval, run once per module, then shared by its tests."""
     done_runs: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}  # a method that failed fails every test that uses it with its own error
 
     def run(name: str) -> dict[str, Any]:
+        if name in failed:
+            pytest.fail(failed[name], pytrace=False)
         if name not in done_runs:
             out = workdir / name / "out"
             out.mkdir(parents=True)
             (out / "prepared").symlink_to(workdir / "shared" / "out" / "prepared")
             recipe = str(SMOKE / f"{name}.yaml")
-            for stage in METHODS[name]:
-                encore(["train", stage, recipe, *store(workdir, name)])
-            output = encore(["eval", recipe, *store(workdir, name)])
+            try:
+                for stage in METHODS[name]:
+                    encore(["train", stage, recipe, *store(workdir, name)])
+                output = encore(["eval", recipe, *store(workdir, name)])
+            except AssertionError as error:
+                failed[name] = str(error)
+                raise
             done_runs[name] = {
                 "name": name,
                 "out": out,

@@ -115,7 +115,7 @@ def test_registered_candidate_loads_in_a_fresh_process_with_the_same_playlists(s
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(requests_path)],
-        env={**os.environ, "MLFLOW_TRACKING_URI": smoke["uri"]},
+        env={**os.environ, "MLFLOW_TRACKING_URI": smoke["uri"], "MLFLOW_REGISTRY_URI": smoke["uri"]},
         capture_output=True,
         text=True,
         timeout=300,

@@ -88,7 +88,14 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
             results[name] = score_playlists(completions, rows, catalog, seed=recipe.seed)
             if name != "base" and pairs:  # the base model is its own reference: every margin is 0
                 logps = pair_logprobs(model, tokenizer, pairs, batch_size=recipe.eval.batch_size)
-                beta = float(getattr(recipe, name).args.get("beta", DEFAULT_BETA))
+                # The implicit reward's β of the DPO family; GRPO's `beta` is a KL weight (often 0), and
+                # SFT has none: the default then (accuracy does not depend on β, only the margins' scale).
+                own = (
+                    getattr(recipe, name).args.get("beta")
+                    if name in ("dpo", "kto", "orpo", "simpo")
+                    else None
+                )
+                beta = float(own or DEFAULT_BETA)
                 margins = reward_margins(
                     logps["policy_chosen"],
                     logps["ref_chosen"],
