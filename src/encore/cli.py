@@ -172,95 +172,35 @@ def _train(
         launch.run_spark(argv, num_processes or 2, r.prep.spark_master)
 
 
-@train_app.command("sft")
-def train_sft(
-    recipe: RecipeArg,
-    set_: SetOpt = None,
-    resume: ResumeOpt = None,
-    launcher: LauncherOpt = Launcher.none,
-    accelerate_config: AccelerateConfigOpt = None,
-    num_processes: ProcessesOpt = None,
-) -> None:
-    """Train the SFT adapter (needs the prep outputs)."""
-    _train(recipe, set_, "sft", resume, launcher, accelerate_config, num_processes)
+# `encore train <stage>`: one command per stage, the same options for every stage.
+TRAIN_COMMANDS = {
+    "sft": "Train the SFT adapter (needs the prep outputs).",
+    "dpo": "Train the DPO adapter on top of the SFT adapter (loss variants: dpo.args.loss_type).",
+    "kto": "Train the KTO adapter on the unpaired rows, on top of the SFT adapter.",
+    "orpo": "Train the ORPO adapter (reference-free; on the base when sft.enabled is false).",
+    "simpo": "Train the SimPO adapter (TRL's CPOTrainer with loss_type simpo; reference-free).",
+    "reward": "Train the reward model (sequence-classification head + LoRA) on the preference pairs.",
+    "grpo": "Train the GRPO adapter against the reward model and the programmatic rewards (grpo.rewards).",
+}
 
 
-@train_app.command("dpo")
-def train_dpo(
-    recipe: RecipeArg,
-    set_: SetOpt = None,
-    resume: ResumeOpt = None,
-    launcher: LauncherOpt = Launcher.none,
-    accelerate_config: AccelerateConfigOpt = None,
-    num_processes: ProcessesOpt = None,
-) -> None:
-    """Train the DPO adapter on top of the SFT adapter (loss variants: dpo.args.loss_type)."""
-    _train(recipe, set_, "dpo", resume, launcher, accelerate_config, num_processes)
+def _train_command(stage: str, doc: str) -> None:
+    def command(
+        recipe: RecipeArg,
+        set_: SetOpt = None,
+        resume: ResumeOpt = None,
+        launcher: LauncherOpt = Launcher.none,
+        accelerate_config: AccelerateConfigOpt = None,
+        num_processes: ProcessesOpt = None,
+    ) -> None:
+        _train(recipe, set_, stage, resume, launcher, accelerate_config, num_processes)
+
+    command.__doc__ = doc
+    train_app.command(stage)(command)
 
 
-@train_app.command("kto")
-def train_kto(
-    recipe: RecipeArg,
-    set_: SetOpt = None,
-    resume: ResumeOpt = None,
-    launcher: LauncherOpt = Launcher.none,
-    accelerate_config: AccelerateConfigOpt = None,
-    num_processes: ProcessesOpt = None,
-) -> None:
-    """Train the KTO adapter on the unpaired rows, on top of the SFT adapter."""
-    _train(recipe, set_, "kto", resume, launcher, accelerate_config, num_processes)
-
-
-@train_app.command("orpo")
-def train_orpo(
-    recipe: RecipeArg,
-    set_: SetOpt = None,
-    resume: ResumeOpt = None,
-    launcher: LauncherOpt = Launcher.none,
-    accelerate_config: AccelerateConfigOpt = None,
-    num_processes: ProcessesOpt = None,
-) -> None:
-    """Train the ORPO adapter (reference-free; on the base when sft.enabled is false)."""
-    _train(recipe, set_, "orpo", resume, launcher, accelerate_config, num_processes)
-
-
-@train_app.command("simpo")
-def train_simpo(
-    recipe: RecipeArg,
-    set_: SetOpt = None,
-    resume: ResumeOpt = None,
-    launcher: LauncherOpt = Launcher.none,
-    accelerate_config: AccelerateConfigOpt = None,
-    num_processes: ProcessesOpt = None,
-) -> None:
-    """Train the SimPO adapter (TRL's CPOTrainer with loss_type simpo; reference-free)."""
-    _train(recipe, set_, "simpo", resume, launcher, accelerate_config, num_processes)
-
-
-@train_app.command("reward")
-def train_reward(
-    recipe: RecipeArg,
-    set_: SetOpt = None,
-    resume: ResumeOpt = None,
-    launcher: LauncherOpt = Launcher.none,
-    accelerate_config: AccelerateConfigOpt = None,
-    num_processes: ProcessesOpt = None,
-) -> None:
-    """Train the reward model (sequence-classification head + LoRA) on the preference pairs."""
-    _train(recipe, set_, "reward", resume, launcher, accelerate_config, num_processes)
-
-
-@train_app.command("grpo")
-def train_grpo(
-    recipe: RecipeArg,
-    set_: SetOpt = None,
-    resume: ResumeOpt = None,
-    launcher: LauncherOpt = Launcher.none,
-    accelerate_config: AccelerateConfigOpt = None,
-    num_processes: ProcessesOpt = None,
-) -> None:
-    """Train the GRPO adapter against the reward model and the programmatic rewards (grpo.rewards)."""
-    _train(recipe, set_, "grpo", resume, launcher, accelerate_config, num_processes)
+for _stage_name, _doc in TRAIN_COMMANDS.items():
+    _train_command(_stage_name, _doc)
 
 
 @app.command("eval")
