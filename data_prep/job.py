@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from data_prep import schemas
 from data_prep.eval_set import build_eval
+from data_prep.inputs import parse_input, read_input
 from data_prep.manifest import check_accounting, input_entry, output_entry, reason_counts
 from data_prep.pairs import build_pairs
 from data_prep.privacy import mask_columns, mask_text
@@ -32,9 +33,6 @@ from data_prep.sft import best_per_prompt, build_sft
 from data_prep.splits import add_prompt_id, add_user_key, assign_split, redact_user_id
 from data_prep.unpaired import build_unpaired
 from data_prep.validation import (
-    InputSchemaError,
-    missing_columns,
-    parse_lines,
     quarantine_rows,
     valid_rows,
     validate_catalog,
@@ -42,41 +40,6 @@ from data_prep.validation import (
     validate_interactions,
     validate_responses,
 )
-
-
-def _is_parquet(path: str) -> bool:
-    p = Path(path)
-    return p.suffix == ".parquet" or (p.is_dir() and any(p.rglob("*.parquet")))
-
-
-def read_lines(spark: SparkSession, name: str, path: str) -> DataFrame:
-    """Read one input as ``file, raw`` (one JSON object per row), after checking its columns.
-
-    JSON Lines are read as text so that bad lines survive to be quarantined; Parquet rows are
-    turned into the same JSON text, so both formats go through one validation path.
-
-    Raises:
-        InputSchemaError: The input cannot be read, or a file lacks a required column.
-    """
-    try:
-        if _is_parquet(path):
-            frame = spark.read.parquet(path)
-            record = F.to_json(F.struct(*frame.columns), {"ignoreNullFields": "false"})
-            lines = frame.select(F.col("_metadata.file_path").alias("file"), record.alias("raw"))
-        else:
-            text = spark.read.text(path)
-            lines = text.select(F.col("_metadata.file_path").alias("file"), F.col("value").alias("raw"))
-            lines = lines.where(F.trim("raw") != "")  # blank lines are not rows
-        missing = missing_columns(lines, schemas.REQUIRED[name])
-    except InputSchemaError:
-        raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputSchemaError(f"{name}: cannot read {path}: {first}") from exc
-    if missing:
-        detail = "; ".join(f"{file} has no column '{col}'" for file, col in missing)
-        raise InputSchemaError(f"{name}: {detail}")
-    return lines
 
 
 def _write(frames: dict[str, DataFrame], root: Path) -> None:
@@ -133,9 +96,9 @@ def run(
     paths = {"catalog": catalog, "responses": responses, "interactions": interactions}
     if intents is not None:
         paths["intents"] = intents
-    lines = {name: read_lines(spark, name, path) for name, path in paths.items()}
+    lines = {name: read_input(spark, name, path, schemas.REQUIRED[name]) for name, path in paths.items()}
     parsed = {
-        name: parse_lines(lines[name], schemas.INPUT_SCHEMAS[name], schemas.REQUIRED[name]) for name in paths
+        name: parse_input(lines[name], schemas.INPUT_SCHEMAS[name], schemas.REQUIRED[name]) for name in paths
     }
 
     # `cut_lineage` materialises each validated input and cuts its lineage, so that the plans built on top
@@ -223,7 +186,7 @@ def run(
         inputs = {}
         for name, path in paths.items():
             rows_out, by_reason = reason_counts(checked[name])
-            seen = output_entry(lines[name].select("raw"), path)  # rows in, and the input's fingerprint
+            seen = output_entry(lines[name], path)  # rows in, and the input's fingerprint
             inputs[name] = {
                 **input_entry(path, seen["rows"], rows_out, by_reason),
                 "fingerprint": seen["fingerprint"],

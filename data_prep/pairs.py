@@ -30,12 +30,16 @@ def finalize_pairs(pairs: DataFrame, *, max_per_prompt: int, max_per_user: int, 
     Returns:
         Rows of :data:`data_prep.schemas.PAIRS`.
     """
-    content = F.sha2(F.to_json(F.struct("prompt", "chosen", "rejected")), 256)
+    # Equal content, equal 96-bit hash; hashing the message structs avoids serialising them to text.
+    content = [
+        F.xxhash64("prompt", "chosen", "rejected").alias("_c64"),
+        F.hash("prompt", "chosen", "rejected").alias("_c32"),
+    ]
     order = [F.col("margin").desc(), F.xxhash64("pair_id", F.lit(seed)), F.col("pair_id")]
     rank = F.row_number()
     unique = (
-        pairs.withColumn("_content", content)
-        .withColumn("_rank", rank.over(Window.partitionBy("_content").orderBy(*order)))
+        pairs.select("*", *content)
+        .withColumn("_rank", rank.over(Window.partitionBy("_c64", "_c32").orderBy(*order)))
         .where(F.col("_rank") == 1)
     )
     per_prompt = unique.withColumn("_rank", rank.over(Window.partitionBy("prompt_id").orderBy(*order)))

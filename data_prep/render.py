@@ -1,48 +1,121 @@
-"""Prompt and playlist rendering inside Spark, delegating every character of format to encore.prompts."""
+"""Prompt and playlist rendering inside Spark, as column expressions that write what encore.prompts writes.
+
+The text of a prompt or an answer is built from SQL string functions (no per-row Python), over a
+catalog whose per-track attribute text (``attrs``) comes from :func:`encore.prompts.describe` itself,
+through a pandas UDF on the catalog, the smallest input. The fixed words come from encore.prompts'
+constants; a property test checks that both renderings agree character for character.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
+import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType
+from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
-from data_prep.schemas import MESSAGES, TRACK
-from encore.prompts import Track, render_playlist, render_prompt
+from data_prep.schemas import TRACK
+from encore.prompts import (
+    CANDIDATES_HEADING,
+    HISTORY_HEADING,
+    NO_CANDIDATES,
+    REQUEST_PREFIX,
+    SYSTEM_PROMPT,
+    Track,
+    describe,
+)
+
+# TRACK plus the candidate line's attribute text.
+SHOWN_TRACK = StructType([*TRACK.fields, StructField("attrs", StringType())])
 
 
-def _tracks(rows: Sequence[Any] | None) -> list[Track]:
-    return [Track(**row.asDict()) for row in rows or []]
+@F.pandas_udf(StringType())  # type: ignore[call-overload]
+def _describe_udf(genre: pd.Series, year: pd.Series, energy: pd.Series) -> pd.Series:
+    def one(g: object, y: object, e: object) -> str:
+        return describe(
+            Track(
+                "",
+                "",
+                "",
+                g if isinstance(g, str) else "",
+                None if pd.isna(y) else int(y),
+                None if pd.isna(e) else float(e),
+            )  # type: ignore[arg-type]
+        )
+
+    return pd.Series([one(g, y, e) for g, y, e in zip(genre, year, energy, strict=True)], dtype=object)
 
 
-# No type hints on the UDFs: Spark would try to read them as pandas UDF hints.
-@F.udf(returnType=MESSAGES)
-def _prompt_udf(request, history, candidates):
-    return render_prompt(request, list(history or []), _tracks(candidates))
+def _message(role: str, content: Column) -> Column:
+    return F.struct(F.lit(role).alias("role"), content.alias("content"))
 
 
-@F.udf(returnType=MESSAGES)
-def _answer_udf(playlist, candidates):
-    return [{"role": "assistant", "content": render_playlist(_tracks(playlist), _tracks(candidates))}]
+def _cid(position: Column) -> Column:
+    """``c<position>`` for a 1-based position (0 for a track outside the candidates)."""
+    return F.concat(F.lit("c"), position.cast("string"))
 
 
 def render_answer(playlist: Column, candidates: Column) -> Column:
     """The assistant message (a one-element message array) naming ``playlist`` tracks among ``candidates``.
 
     Args:
-        playlist: An array of :data:`data_prep.schemas.TRACK`, in order.
-        candidates: The prompt's candidate tracks (same struct); tracks outside them get id ``c0``.
+        playlist: An array of track structs (``track_id, artist, title``), in order.
+        candidates: The prompt's candidate tracks; tracks outside them get id ``c0``.
     """
-    return _answer_udf(playlist, candidates)
+    ids = F.reverse(F.transform(candidates, lambda t: t["track_id"]))
+    count = F.size(candidates)
+
+    def line(t: Column) -> Column:
+        # Counted from the end, like encore.prompts' {id: index} dict, where a repeated id's last index wins.
+        from_end = F.array_position(ids, t["track_id"])
+        position = F.when(from_end > 0, count - from_end + 1).otherwise(F.lit(0))
+        return F.concat(_cid(position), F.lit(" | "), t["artist"], F.lit(" - "), t["title"])
+
+    content = F.coalesce(F.array_join(F.transform(playlist, line), "\n"), F.lit(""))
+    return F.array(_message("assistant", content))
 
 
-def _track_list(responses: DataFrame, catalog: DataFrame, column: str) -> DataFrame:
-    """``response_id`` and the catalog attributes of the ids in ``column``, in their logged order."""
+def render_prompt(request: Column, history: Column, candidates: Column) -> Column:
+    """The system and user messages for ``request``, earlier ``history`` requests and ``candidates``.
+
+    Args:
+        request: The request text.
+        history: Earlier requests of the conversation, oldest first (null entries skipped).
+        candidates: An array of :data:`SHOWN_TRACK` (with ``attrs``).
+    """
+    earlier = F.filter(F.coalesce(history, F.array().cast("array<string>")), lambda h: h.isNotNull())
+    lines = F.transform(
+        candidates,
+        lambda t, i: F.concat(
+            _cid(i + 1), F.lit(" | "), t["artist"], F.lit(" - "), t["title"], F.lit(" | "), t["attrs"]
+        ),
+    )
+    user = F.concat_ws(
+        "\n\n",
+        F.concat(F.lit(REQUEST_PREFIX), request),
+        F.when(
+            F.size(earlier) > 0,
+            F.concat(
+                F.lit(HISTORY_HEADING),
+                F.array_join(F.transform(earlier, lambda h: F.concat(F.lit("- "), h)), "\n"),
+            ),
+        ),
+        F.when(
+            F.size(candidates) > 0, F.concat(F.lit(CANDIDATES_HEADING), F.array_join(lines, "\n"))
+        ).otherwise(F.lit(NO_CANDIDATES)),
+    )
+    return F.array(_message("system", F.lit(SYSTEM_PROMPT)), _message("user", user))
+
+
+def with_attrs(tracks: DataFrame) -> DataFrame:
+    """Add ``attrs``, the text a candidate line shows after the title, to rows with ``genre, year, energy``."""
+    return tracks.withColumn("attrs", _describe_udf(F.col("genre"), F.col("year"), F.col("energy")))
+
+
+def _track_list(responses: DataFrame, tracks: DataFrame, column: str) -> DataFrame:
+    """``response_id`` and the :data:`SHOWN_TRACK` of each id in ``column``, in their logged order."""
     exploded = responses.select("response_id", F.posexplode(column).alias("pos", "track_id"))
-    joined = exploded.join(catalog.select(*TRACK.fieldNames()), "track_id")
-    track = F.struct(*[F.col(name) for name in TRACK.fieldNames()])
+    joined = exploded.join(tracks, "track_id")
+    track = F.struct(*[F.col(name) for name in SHOWN_TRACK.fieldNames()])
     collected = joined.groupBy("response_id").agg(
         F.sort_array(F.collect_list(F.struct("pos", track.alias("t")))).alias("x")
     )
@@ -50,7 +123,7 @@ def _track_list(responses: DataFrame, catalog: DataFrame, column: str) -> DataFr
 
 
 def attach_tracks(responses: DataFrame, catalog: DataFrame) -> DataFrame:
-    """Add ``candidates_tracks`` and ``track_ids_tracks``: arrays of :data:`data_prep.schemas.TRACK`.
+    """Add ``candidates_tracks`` and ``track_ids_tracks``: arrays of :data:`SHOWN_TRACK`.
 
     Args:
         responses: Valid responses (``response_id, candidates, track_ids``).
@@ -59,12 +132,13 @@ def attach_tracks(responses: DataFrame, catalog: DataFrame) -> DataFrame:
     Returns:
         ``responses`` with the two track arrays (empty, never null, when the id list is empty).
     """
+    tracks = with_attrs(catalog.select(*TRACK.fieldNames()))
     out = responses
     for column in ("candidates", "track_ids"):
-        tracks = _track_list(responses, catalog, column)
+        listed = _track_list(responses, tracks, column)
         name = f"{column}_tracks"
-        out = out.join(tracks, "response_id", "left")
-        out = out.withColumn(name, F.coalesce(F.col(name), F.array().cast(ArrayType(TRACK))))
+        out = out.join(listed, "response_id", "left")
+        out = out.withColumn(name, F.coalesce(F.col(name), F.array().cast(ArrayType(SHOWN_TRACK))))
     return out
 
 
@@ -75,8 +149,8 @@ def render_responses(responses: DataFrame) -> DataFrame:
         responses: Output of :func:`attach_tracks` (with ``request, history``).
 
     Returns:
-        ``responses`` with the two message columns, rendered by :mod:`encore.prompts`.
+        ``responses`` with the two message columns.
     """
-    prompt = _prompt_udf(F.col("request"), F.col("history"), F.col("candidates_tracks"))
+    prompt = render_prompt(F.col("request"), F.col("history"), F.col("candidates_tracks"))
     completion = render_answer(F.col("track_ids_tracks"), F.col("candidates_tracks"))
     return responses.withColumn("prompt", prompt).withColumn("completion", completion)

@@ -12,6 +12,8 @@ import hashlib
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from data_prep.validation import SOURCE_PREFIX
+
 KEY_CHARS = 16
 _BLOCK = 64  # SHA-256 block size in bytes
 _SEP = "\u001f"  # unit separator: cannot be confused with text inside a field
@@ -67,10 +69,16 @@ def pair_id(prompt_id: Column, chosen_id: Column, rejected_id: Column) -> Column
 
 
 def redact_user_id(df: DataFrame, key: str) -> DataFrame:
-    """Replace the user id inside ``raw`` by ``"user_key": "<hash>"`` (``<redacted>`` when unparsed).
+    """Replace the user id in the row as read by ``"user_key": "<hash>"`` (``<redacted>`` when unparsed).
 
-    Quarantined rows keep their raw text for debugging, but a raw user id must never reach an output.
+    Quarantined rows keep their raw text for debugging, but a raw user id must never reach an output:
+    in JSON text (``raw``) the field is rewritten; in a columnar row the source value is blanked and
+    ``_src_user_key`` added, which :func:`data_prep.validation.raw_text` writes instead.
     """
     user_key = F.coalesce(keyed_hash(F.col("user_id"), key), F.lit("<redacted>"))
+    if "raw" not in df.columns:
+        return df.withColumn(f"{SOURCE_PREFIX}user_id", F.lit(None).cast("string")).withColumn(
+            f"{SOURCE_PREFIX}user_key", user_key
+        )
     replacement = F.concat(F.lit('"user_key": "'), user_key, F.lit('"'))
     return df.withColumn("raw", F.regexp_replace(F.col("raw"), F.lit(_USER_ID), replacement))

@@ -14,7 +14,13 @@ the first reason that fails, checked in this order:
   ``ts_before_response`` (an event logged before its playlist was shown), ``duplicate_event``;
 - intents: ``unknown_response``, ``duplicate_response_id``.
 
-Duplicates keep the first row by (``ts``, raw text), so the choice does not depend on partitioning.
+Duplicates keep the first row by (``ts``, then the row as read), so the choice does not depend on
+partitioning.
+
+A parsed frame holds ``reason``, the columns of the canonical schema *as read* (validation adds
+columns, it never rewrites these) and the row's source: ``raw``, the JSON text of a JSON Lines row,
+or, for a columnar input (:func:`data_prep.inputs.parse_columns`), ``_src_<name>`` columns for the
+values read under another type or name; :func:`raw_text` rebuilds the text a quarantined row shows.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from pyspark.sql.types import ArrayType, DataType, StringType, StructField, Stru
 from data_prep.schemas import EVENTS, QUARANTINE, TRACK_EVENTS
 
 _CORRUPT = "_corrupt_record"
-_ROW = "_row_key"
+_ROW = ("_row_hash64", "_row_hash32")
+SOURCE_PREFIX = "_src_"
+FILL_PREFIX = "_fill_"
 # Extra playback allowed beyond twice the track length before ms_played counts as absurd.
 ABSURD_SLACK_MS = 10_000
 
@@ -106,6 +114,24 @@ def parse_lines(lines: DataFrame, schema: StructType, required: Sequence[str]) -
     )
 
 
+def sources(df: DataFrame) -> list[str]:
+    """The columns that hold a row as read: ``raw`` for JSON text, else the schema and ``_src_`` columns."""
+    if "raw" in df.columns:
+        return ["raw"]
+    return [c for c in df.columns if c.startswith(SOURCE_PREFIX) or (not c.startswith("_") and c != "reason")]
+
+
+def raw_text(df: DataFrame) -> Column:
+    """The row as JSON text: ``raw`` itself, or the columnar row rebuilt, ``_src_`` values first."""
+    if "raw" in df.columns:
+        return F.col("raw")
+    names = [c for c in sources(df) if not c.startswith(SOURCE_PREFIX)]
+    extra = [c[len(SOURCE_PREFIX) :] for c in sources(df) if c.startswith(SOURCE_PREFIX)]
+    fields = [F.col(SOURCE_PREFIX + n if n in extra else n).alias(n) for n in names]
+    fields += [F.col(SOURCE_PREFIX + n).alias(n) for n in extra if n not in names]
+    return F.to_json(F.struct(*fields))
+
+
 def _first_failure(df: DataFrame, *checks: Column) -> DataFrame:
     """Keep an existing reason, else the first check that yields one."""
     return df.withColumn("reason", F.coalesce(F.col("reason"), *checks))
@@ -113,7 +139,9 @@ def _first_failure(df: DataFrame, *checks: Column) -> DataFrame:
 
 def _flag_duplicates(df: DataFrame, keys: Sequence[str], reason: str) -> DataFrame:
     # Only rows valid so far compete: the partition includes whether the row has failed already.
-    order = [F.col("ts").asc_nulls_last(), F.col("raw")] if "ts" in df.columns else [F.col("raw")]
+    order = [F.col(c) for c in sources(df)]
+    if "ts" in df.columns:
+        order.insert(0, F.col("ts").asc_nulls_last())
     window = Window.partitionBy(F.col("reason").isNull(), *keys).orderBy(*order)
     return _first_failure(df, F.when(F.row_number().over(window) > 1, F.lit(reason)))
 
@@ -148,26 +176,25 @@ def validate_responses(parsed: DataFrame, catalog: DataFrame, *, max_request_cha
         F.when(F.length("request") > max_request_chars, F.lit("request_too_long")),
         F.when(F.size("track_ids") == 0, F.lit("empty_playlist")),
     )
+    # Identical rows share a key, and get the same verdict: a 96-bit hash of the row as read is enough.
+    row = sources(df)
+    df = df.withColumn(_ROW[0], F.xxhash64(*row)).withColumn(_ROW[1], F.hash(*row))
     empty = F.array().cast("array<string>")
-    df = df.withColumn("history", F.coalesce("history", empty)).withColumn(
-        "candidates", F.coalesce("candidates", empty)
-    )
-    df = df.withColumn(_ROW, F.sha2("raw", 256))
-    shown = F.array_union(F.col("track_ids"), F.col("candidates"))
-    ids = df.where(F.col("reason").isNull()).select(_ROW, F.explode(shown).alias("track_id"))
+    shown = F.array_union(F.col("track_ids"), F.coalesce("candidates", empty))
+    ids = df.where(F.col("reason").isNull()).select(*_ROW, F.explode(shown).alias("track_id"))
     unknown = (
         ids.join(catalog.select("track_id"), "track_id", "left_anti")
-        .select(_ROW)
+        .select(*_ROW)
         .distinct()
         .withColumn("_unknown", F.lit(True))
     )
-    df = _first_failure(df.join(unknown, _ROW, "left"), F.when(F.col("_unknown"), F.lit("unknown_track_id")))
-    df = df.drop(_ROW, "_unknown")
+    df = df.join(unknown, list(_ROW), "left")
+    df = _first_failure(df, F.when(F.col("_unknown"), F.lit("unknown_track_id"))).drop(*_ROW, "_unknown")
     return _flag_duplicates(df, ["response_id"], "duplicate_response_id")
 
 
 def validate_interactions(parsed: DataFrame, responses: DataFrame, catalog: DataFrame) -> DataFrame:
-    """Interaction checks on top of :func:`parse_lines`; fills a missing ``track_ms`` from the catalog.
+    """Interaction checks on top of :func:`parse_lines`; a missing ``track_ms`` is the catalog's duration.
 
     Args:
         parsed: Output of :func:`parse_lines` over the interactions schema.
@@ -193,13 +220,14 @@ def validate_interactions(parsed: DataFrame, responses: DataFrame, catalog: Data
     df = _flag_absent(df, catalog, "track_id", "track_id", "unknown_track_id")
     durations = catalog.select(F.col("track_id").alias("_tid"), F.col("duration_ms").alias("_duration"))
     df = df.join(durations, df["track_id"] == durations["_tid"], "left")
-    df = df.withColumn("track_ms", F.coalesce("track_ms", "_duration")).drop("_tid", "_duration")
+    track_ms = FILL_PREFIX + "track_ms"  # taken by valid_rows; track_ms itself stays as read
+    df = df.withColumn(track_ms, F.coalesce("track_ms", "_duration")).drop("_tid", "_duration")
     df = _first_failure(
         df,
         F.when(F.col("ms_played") < 0, F.lit("negative_ms_played")),
         # In double: an absurd track_ms (near 2**63) must not overflow the bound.
         F.when(
-            F.col("ms_played") > 2 * F.col("track_ms").cast("double") + ABSURD_SLACK_MS,
+            F.col("ms_played") > 2 * F.col(track_ms).cast("double") + ABSURD_SLACK_MS,
             F.lit("absurd_ms_played"),
         ),
         F.when(F.col("ts") < F.col("_shown"), F.lit("ts_before_response")),
@@ -214,12 +242,21 @@ def validate_intents(parsed: DataFrame, responses: DataFrame) -> DataFrame:
 
 
 def valid_rows(checked: DataFrame, schema: StructType) -> DataFrame:
-    """The rows that passed every check, in the columns of ``schema``."""
-    return checked.where(F.col("reason").isNull()).select(*schema.fieldNames())
+    """The rows that passed every check, in the columns of ``schema``: arrays never null, fills applied."""
+    columns = []
+    for field in schema.fields:
+        column = F.col(field.name)
+        if FILL_PREFIX + field.name in checked.columns:
+            column = F.coalesce(column, F.col(FILL_PREFIX + field.name))
+        if isinstance(field.dataType, ArrayType):
+            column = F.coalesce(column, F.array().cast(field.dataType))
+        columns.append(column.alias(field.name))
+    return checked.where(F.col("reason").isNull()).select(*columns)
 
 
 def quarantine_rows(checked: DataFrame, input_name: str) -> DataFrame:
     """The rejected rows as ``input, reason, raw`` (raw made valid UTF-8 so any reader can open it)."""
     rejected = checked.where(F.col("reason").isNotNull())
-    out = rejected.select(F.lit(input_name).alias("input"), "reason", F.make_valid_utf8("raw").alias("raw"))
+    raw = F.make_valid_utf8(raw_text(rejected))
+    out = rejected.select(F.lit(input_name).alias("input"), "reason", raw.alias("raw"))
     return out.select(*QUARANTINE.fieldNames())

@@ -25,6 +25,12 @@ SYSTEM_PROMPT = (
     "Answer with one track per line as `id | artist - title`, best first, and nothing else."
 )
 
+# The fixed text of the user turn, also used by data_prep's Spark rendering (data_prep/render.py).
+REQUEST_PREFIX = "Request: "
+HISTORY_HEADING = "Earlier requests in this conversation:\n"
+CANDIDATES_HEADING = "Candidates:\n"
+NO_CANDIDATES = "No candidate list: answer with real tracks as `c0 | artist - title`."
+
 _LINE = re.compile(r"^\s*(?P<cid>c\d+)\s*\|\s*(?P<artist>.+?)\s+-\s+(?P<title>.+?)\s*$")
 
 
@@ -66,7 +72,8 @@ def candidate_id(index: int) -> str:
     return f"c{index + 1}"
 
 
-def _describe(track: Track) -> str:
+def describe(track: Track) -> str:
+    """The attributes a candidate line shows after its title: ``folk, 1972, energy 0.2``."""
     attrs = [a for a in (track.genre, str(track.year) if track.year else "") if a]
     if track.energy is not None:
         attrs.append(f"energy {track.energy:.1f}")
@@ -76,23 +83,26 @@ def _describe(track: Track) -> str:
 def render_candidates(candidates: Sequence[Track]) -> str:
     """Render the candidate list, one ``id | artist - title | attributes`` line each."""
     return "\n".join(
-        f"{candidate_id(i)} | {t.artist} - {t.title} | {_describe(t)}" for i, t in enumerate(candidates)
+        f"{candidate_id(i)} | {t.artist} - {t.title} | {describe(t)}" for i, t in enumerate(candidates)
     )
 
 
-def render_user_message(request: str, history: Sequence[str], candidates: Sequence[Track]) -> str:
-    """The user turn: request, earlier requests of the session (oldest first), candidates."""
-    parts = [f"Request: {request}"]
-    if history:
-        parts.append("Earlier requests in this conversation:\n" + "\n".join(f"- {h}" for h in history))
+def render_user_message(request: str, history: Sequence[str | None], candidates: Sequence[Track]) -> str:
+    """The user turn: request, earlier requests of the session (oldest first, missing ones skipped), candidates."""
+    parts = [REQUEST_PREFIX + request]
+    earlier = [h for h in history if h is not None]
+    if earlier:
+        parts.append(HISTORY_HEADING + "\n".join(f"- {h}" for h in earlier))
     if candidates:
-        parts.append("Candidates:\n" + render_candidates(candidates))
+        parts.append(CANDIDATES_HEADING + render_candidates(candidates))
     else:
-        parts.append("No candidate list: answer with real tracks as `c0 | artist - title`.")
+        parts.append(NO_CANDIDATES)
     return "\n\n".join(parts)
 
 
-def render_prompt(request: str, history: Sequence[str], candidates: Sequence[Track]) -> list[dict[str, str]]:
+def render_prompt(
+    request: str, history: Sequence[str | None], candidates: Sequence[Track]
+) -> list[dict[str, str]]:
     """Conversational prompt (system + user messages) in TRL's format."""
     return [
         {"role": "system", "content": SYSTEM_PROMPT},

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from pyspark.sql import Row
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -322,26 +322,39 @@ def test_missing_column_names_file_and_column(spark, tmp_path: Path) -> None:
 
 def test_parquet_input_goes_through_the_same_validation(spark, tmp_path: Path) -> None:
     from data_prep import schemas
-    from data_prep.job import read_lines
-    from data_prep.validation import parse_lines, valid_rows, validate_catalog
+    from data_prep.inputs import parse_input, read_input
+    from data_prep.validation import quarantine_rows, valid_rows, validate_catalog
 
-    rows = [_track(1), _track(2), {**_track(3), "title": None}]
+    def read(name: str) -> DataFrame:
+        rows = read_input(spark, "catalog", str(tmp_path / name), schemas.REQUIRED["catalog"])
+        return validate_catalog(parse_input(rows, schemas.CATALOG, schemas.REQUIRED["catalog"]))
+
+    rows = [_track(1), _track(2), {**_track(3), "title": None}, {**_track(4), "artist": "Bad \ufffd"}]
     frame = spark.createDataFrame(
         [tuple(r[f] for f in schemas.CATALOG.fieldNames()) for r in rows], schemas.CATALOG
     )
     frame.write.parquet(str(tmp_path / "catalog"))
-    checked = validate_catalog(
-        parse_lines(
-            read_lines(spark, "catalog", str(tmp_path / "catalog")),
-            schemas.CATALOG,
-            schemas.REQUIRED["catalog"],
-        )
-    )
-    assertDataFrameEqual(valid_rows(checked, schemas.CATALOG), frame.where("title IS NOT NULL"))
+    checked = read("catalog")
+    assertDataFrameEqual(valid_rows(checked, schemas.CATALOG), frame.where("track_id IN ('t1', 't2')"))
     assertDataFrameEqual(
-        checked.where("reason IS NOT NULL").select("reason"), [Row(reason="missing_field:title")]
+        quarantine_rows(checked, "catalog").select(
+            "reason", F.get_json_object("raw", "$.track_id").alias("id")
+        ),
+        [Row(reason="missing_field:title", id="t3"), Row(reason="invalid_utf8", id="t4")],
     )
 
-    frame.drop("artist").write.parquet(str(tmp_path / "no_artist"))
-    with pytest.raises(InputSchemaError, match=r"catalog: .*no_artist.* has no column 'artist'"):
-        read_lines(spark, "catalog", str(tmp_path / "no_artist"))
+    # A file that wrote `year` as text and carries a column of its own: cast, and kept as read for the quarantine.
+    odd = frame.limit(2).withColumn("year", F.when(F.col("track_id") == "t1", "1991").otherwise("nineties"))
+    odd.withColumn("note", F.lit("x")).write.parquet(str(tmp_path / "odd"))
+    checked = read("odd")
+    assertDataFrameEqual(valid_rows(checked, schemas.CATALOG), frame.where("track_id = 't1'"))
+    bad = quarantine_rows(checked, "catalog").collect()
+    assert [r.reason for r in bad] == ["wrong_type:year"]
+    expected = {**_track(2), "year": "nineties", "note": "x"}
+    assert json.loads(bad[0].raw) == {k: v for k, v in expected.items() if v is not None}
+
+    # Files of one input that differ: the one without `artist` is named.
+    frame.write.parquet(str(tmp_path / "mixed"))
+    frame.drop("artist").write.mode("append").parquet(str(tmp_path / "mixed"))
+    with pytest.raises(InputSchemaError, match=r"catalog: [^;]*part-[^;]* has no column 'artist'$"):
+        read_input(spark, "catalog", str(tmp_path / "mixed"), schemas.REQUIRED["catalog"])

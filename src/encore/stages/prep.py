@@ -84,10 +84,11 @@ def _log_datasets(spark: Any, manifest: dict) -> None:
     """Inputs and outputs as `mlflow.data` Spark datasets, their digests the manifest's fingerprints."""
     from mlflow.data.spark_dataset import from_spark
 
-    from data_prep.job import read_lines
+    from data_prep.inputs import read_input
+    from data_prep.schemas import REQUIRED
 
     for name, entry in manifest["inputs"].items():
-        frame = read_lines(spark, name, entry["path"])
+        frame = read_input(spark, name, entry["path"], REQUIRED[name])
         dataset = from_spark(frame, path=entry["path"], name=f"raw-{name}", digest=entry["fingerprint"])
         mlflow.log_input(dataset, context="raw")
     for name in LOGGED_OUTPUTS:

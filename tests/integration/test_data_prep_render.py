@@ -1,0 +1,70 @@
+"""Spark's prompt and answer rendering writes exactly what encore.prompts writes, character for character."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyspark.sql import functions as F
+
+from data_prep.render import SHOWN_TRACK, render_answer, render_prompt, with_attrs
+from data_prep.schemas import TRACK
+from encore.prompts import Track, render_playlist
+from encore.prompts import render_prompt as python_prompt
+
+pytestmark = pytest.mark.integration
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+# Energies on and beside the rounding edges of `:.1f` (0.25, 0.35, 0.05 …), and nulls.
+ENERGY = st.one_of(
+    st.none(), st.sampled_from([0.05, 0.15, 0.25, 0.35, 0.45, 0.95, 0.0, 1.0]), st.floats(0, 1)
+)
+TRACKS = st.lists(
+    st.builds(
+        Track,
+        track_id=st.sampled_from([f"t{i}" for i in range(8)]),  # repeated ids on purpose
+        artist=TEXT,
+        title=TEXT,
+        genre=st.one_of(st.just(""), TEXT),
+        year=st.one_of(st.none(), st.just(0), st.integers(1900, 2030)),
+        energy=ENERGY,
+    ),
+    max_size=6,
+)
+EXAMPLES = st.lists(
+    st.tuples(TEXT, st.lists(st.one_of(st.none(), TEXT), max_size=3), TRACKS, TRACKS), min_size=1, max_size=40
+)
+TRACK_TYPE = "struct<" + ",".join(f"{f.name}:{f.dataType.simpleString()}" for f in TRACK.fields) + ">"
+
+
+def _row(track: Track) -> dict[str, Any]:
+    return {name: getattr(track, name) for name in TRACK.fieldNames()}
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(examples=EXAMPLES)
+def test_spark_rendering_equals_encore_prompts(spark, examples: list[tuple]) -> None:
+    rows = [(i, request, history, [_row(t) for t in cands], [_row(t) for t in playlist])
+            for i, (request, history, cands, playlist) in enumerate(examples)]  # fmt: skip
+    schema = f"i int, request string, history array<string>, cands array<{TRACK_TYPE}>, playlist array<{TRACK_TYPE}>"
+    df = spark.createDataFrame(rows, schema)
+    # Candidates get their attribute text as attach_tracks gives it, then are put back in order.
+    exploded = with_attrs(df.select("i", F.posexplode("cands").alias("pos", "t")).select("i", "pos", "t.*"))
+    shown = F.struct(*[F.col(name) for name in SHOWN_TRACK.fieldNames()])
+    regrouped = exploded.groupBy("i").agg(
+        F.sort_array(F.collect_list(F.struct("pos", shown.alias("t")))).alias("x")
+    )
+    empty = F.array().cast(f"array<{SHOWN_TRACK.simpleString()}>")
+    df = df.join(regrouped, "i", "left").withColumn(
+        "shown", F.coalesce(F.transform("x", lambda s: s["t"]), empty)
+    )
+    out = df.select(
+        "i",
+        render_prompt(F.col("request"), F.col("history"), F.col("shown")).alias("prompt"),
+        render_answer(F.col("playlist"), F.col("shown")).alias("answer"),
+    ).collect()
+    got = {r["i"]: ([m.asDict() for m in r["prompt"]], r["answer"][0]["content"]) for r in out}
+    for i, (request, history, cands, playlist) in enumerate(examples):
+        assert got[i] == (python_prompt(request, history, cands), render_playlist(playlist, cands)), i
