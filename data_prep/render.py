@@ -111,19 +111,11 @@ def with_attrs(tracks: DataFrame) -> DataFrame:
     return tracks.withColumn("attrs", _describe_udf(F.col("genre"), F.col("year"), F.col("energy")))
 
 
-def _track_list(responses: DataFrame, tracks: DataFrame, column: str) -> DataFrame:
-    """``response_id`` and the :data:`SHOWN_TRACK` of each id in ``column``, in their logged order."""
-    exploded = responses.select("response_id", F.posexplode(column).alias("pos", "track_id"))
-    joined = exploded.join(tracks, "track_id")
-    track = F.struct(*[F.col(name) for name in SHOWN_TRACK.fieldNames()])
-    collected = joined.groupBy("response_id").agg(
-        F.sort_array(F.collect_list(F.struct("pos", track.alias("t")))).alias("x")
-    )
-    return collected.select("response_id", F.transform("x", lambda s: s["t"]).alias(f"{column}_tracks"))
-
-
 def attach_tracks(responses: DataFrame, catalog: DataFrame) -> DataFrame:
-    """Add ``candidates_tracks`` and ``track_ids_tracks``: arrays of :data:`SHOWN_TRACK`.
+    """Add ``candidates_tracks`` and ``track_ids_tracks``: arrays of :data:`SHOWN_TRACK`, in logged order.
+
+    The ids of both lists go through one explode, one catalog join and one regrouping; each list then
+    looks its tracks up in the regrouped row (a playlist is mostly drawn from its own candidates).
 
     Args:
         responses: Valid responses (``response_id, candidates, track_ids``).
@@ -133,13 +125,23 @@ def attach_tracks(responses: DataFrame, catalog: DataFrame) -> DataFrame:
         ``responses`` with the two track arrays (empty, never null, when the id list is empty).
     """
     tracks = with_attrs(catalog.select(*TRACK.fieldNames()))
-    out = responses
-    for column in ("candidates", "track_ids"):
-        listed = _track_list(responses, tracks, column)
-        name = f"{column}_tracks"
-        out = out.join(listed, "response_id", "left")
-        out = out.withColumn(name, F.coalesce(F.col(name), F.array().cast(ArrayType(SHOWN_TRACK))))
-    return out
+    ids = F.array_union(F.col("candidates"), F.col("track_ids"))
+    exploded = responses.select("response_id", F.explode(ids).alias("track_id"))
+    track = F.struct(*[F.col(name) for name in SHOWN_TRACK.fieldNames()])
+    shown = (
+        exploded.join(tracks, "track_id").groupBy("response_id").agg(F.collect_list(track).alias("_shown"))
+    )
+    empty = F.array().cast(ArrayType(SHOWN_TRACK))
+
+    def looked_up(column: str) -> Column:
+        found = F.transform(column, lambda i: F.try_element_at("_by_id", i))
+        return F.coalesce(F.filter(found, lambda t: t.isNotNull()), empty)
+
+    # A map per row (keys distinct: array_union dedups the ids), built once and read by both lists.
+    by_id = F.map_from_entries(F.transform("_shown", lambda t: F.struct(t["track_id"], t)))
+    out = responses.join(shown, "response_id", "left").withColumn("_by_id", by_id)
+    out = out.withColumn("candidates_tracks", looked_up("candidates"))
+    return out.withColumn("track_ids_tracks", looked_up("track_ids")).drop("_shown", "_by_id")
 
 
 def render_responses(responses: DataFrame) -> DataFrame:
