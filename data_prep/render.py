@@ -30,17 +30,10 @@ SHOWN_TRACK = StructType([*TRACK.fields, StructField("attrs", StringType())])
 
 @F.pandas_udf(StringType())  # type: ignore[call-overload]
 def _describe_udf(genre: pd.Series, year: pd.Series, energy: pd.Series) -> pd.Series:
-    def one(g: object, y: object, e: object) -> str:
-        return describe(
-            Track(
-                "",
-                "",
-                "",
-                g if isinstance(g, str) else "",
-                None if pd.isna(y) else int(y),
-                None if pd.isna(e) else float(e),
-            )  # type: ignore[arg-type]
-        )
+    def one(g: object, y: float, e: float) -> str:  # null year/energy arrive as NaN
+        year = None if pd.isna(y) else int(y)
+        energy = None if pd.isna(e) else float(e)
+        return describe(Track("", "", "", g if isinstance(g, str) else "", year, energy))
 
     return pd.Series([one(g, y, e) for g, y, e in zip(genre, year, energy, strict=True)], dtype=object)
 
