@@ -23,9 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import pandas_prep
 import synth_logs
 
-# Not yet run to completion in CI (written at the end of session 2 on a heavily loaded machine):
-# kept out of `make test` until a quiet run passes, then switch this back to `pytest.mark.integration`.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 KEY = "bench-test"
 ONE_STEP = 1e-6 + 1e-12  # one step of the 6-digit rounding, plus float noise in the difference
