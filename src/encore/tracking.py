@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import requests
@@ -24,6 +24,9 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from encore.config import Recipe, flat_params
 from encore.errors import UserFacingError
 from encore.train import resume
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 # MLflow keeps params up to 6,000 characters; longer values go into the resolved recipe artifact.
 _MAX_PARAM = 500
@@ -196,6 +199,20 @@ def log_manifest_metrics(manifest: dict[str, Any]) -> None:
     for strategy, count in manifest.get("strategy_counts", {}).items():
         metrics[f"prep/pairs/strategy/{strategy}"] = float(count)
     mlflow.log_metrics(metrics)
+
+
+def log_training_data(rows: Dataset, prepared: Path, name: str) -> None:
+    """Log a stage's training rows as an MLflow dataset (context ``training``), as loaded from ``prepared``.
+
+    A Hugging Face dataset: MLflow takes its digest and schema from the first 10,000 rows and its
+    row count from all, so logging stays cheap at any size (a pandas dataset infers the schema of
+    the nested message columns over every row: minutes for a few hundred thousand pairs).
+    """
+    from mlflow.data.huggingface_dataset import from_huggingface
+
+    files = sorted(str(p) for p in prepared.glob("*.parquet"))
+    dataset = from_huggingface(rows, path="parquet", data_files=files, name=name)
+    mlflow.log_input(dataset, context="training")
 
 
 class MlflowMetricsCallback(TrainerCallback):

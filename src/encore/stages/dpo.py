@@ -11,12 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 from trl import DPOConfig, DPOTrainer
 
 from encore.config import Recipe
-from encore.tracking import MlflowMetricsCallback, training_run
+from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import preference_pairs, read_split
 from encore.train.lora import build_lora_config, export_merged, load_start_model
 from encore.train.run import train_adapter, trl_args
@@ -32,10 +31,7 @@ def main(recipe: Recipe) -> Path:
     with training_run(recipe, "dpo") as run:
         rows = read_split(prepared, "train")
         if run is not None:  # rank 0 (or the only process) talks to MLflow
-            mlflow.log_input(
-                from_pandas(rows.to_pandas(), source=str(prepared), name="pairs-train"),
-                context="training",
-            )
+            log_training_data(rows, prepared, "pairs-train")
         model, tokenizer = load_start_model(
             recipe.base_model,
             before,

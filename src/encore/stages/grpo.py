@@ -15,13 +15,12 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 from trl import GRPOConfig, GRPOTrainer
 
 from encore.config import Recipe
 from encore.prompts import catalog_key_index
-from encore.tracking import MlflowMetricsCallback, training_run
+from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import read_split, unique_prompts
 from encore.train.lora import build_lora_config, export_merged, load_reward_model, load_start_model
 from encore.train.rewards import distinct_artists_reward, format_reward, grounded_reward, length_reward
@@ -39,10 +38,7 @@ def main(recipe: Recipe) -> Path:
     with training_run(recipe, "grpo") as run:
         rows = unique_prompts(read_split(prepared / "pairs", "train"))
         if run is not None:  # rank 0 (or the only process) talks to MLflow
-            mlflow.log_input(
-                from_pandas(rows.to_pandas(), source=str(prepared / "pairs"), name="prompts-train"),
-                context="training",
-            )
+            log_training_data(rows, prepared / "pairs", "prompts-train")
         catalog = pd.read_parquet(prepared / "validated" / "catalog")
         index = catalog_key_index(list(catalog_tracks(catalog).values()))
         weights = recipe.grpo.rewards

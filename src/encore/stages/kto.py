@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 from trl import KTOConfig, KTOTrainer
 
 from encore.config import Recipe
-from encore.tracking import MlflowMetricsCallback, training_run
+from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import read_split, unpaired_for_kto
 from encore.train.lora import build_lora_config, export_merged, load_start_model
 from encore.train.run import train_adapter, trl_args
@@ -31,10 +30,7 @@ def main(recipe: Recipe) -> Path:
     with training_run(recipe, "kto") as run:
         rows = read_split(prepared, "train")
         if run is not None:  # rank 0 (or the only process) talks to MLflow
-            mlflow.log_input(
-                from_pandas(rows.to_pandas(), source=str(prepared), name="unpaired-train"),
-                context="training",
-            )
+            log_training_data(rows, prepared, "unpaired-train")
         model, tokenizer = load_start_model(
             recipe.base_model,
             before,

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 from trl import RewardConfig, RewardTrainer
 
 from encore.config import Recipe
-from encore.tracking import MlflowMetricsCallback, training_run
+from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import preference_pairs, read_split
 from encore.train.lora import build_lora_config, load_reward_backbone, load_reward_model
 from encore.train.run import train_adapter, trl_args
@@ -30,10 +29,7 @@ def main(recipe: Recipe) -> Path:
     with training_run(recipe, "reward") as run:
         rows = read_split(prepared, "train")
         if run is not None:  # rank 0 (or the only process) talks to MLflow
-            mlflow.log_input(
-                from_pandas(rows.to_pandas(), source=str(prepared), name="pairs-train"),
-                context="training",
-            )
+            log_training_data(rows, prepared, "pairs-train")
         model, tokenizer = load_reward_backbone(
             recipe.base_model, quantize=recipe.lora.quantize, trust_remote_code=recipe.trust_remote_code
         )
