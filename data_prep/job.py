@@ -199,7 +199,10 @@ def run(
         manifest = {
             "inputs": inputs,
             "outputs": outputs,
-            "config": {**cfg.model_dump(mode="json", exclude={"hash_key", "spark_master"}), "seed": seed},
+            "config": {
+                **cfg.model_dump(mode="json", exclude={"hash_key", "spark_master", "spark_conf"}),
+                "seed": seed,
+            },
             "strategy_counts": {row["strategy"]: int(row["count"]) for row in sorted(strategies)},
             "position_propensity": []
             if propensity is None

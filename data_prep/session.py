@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 
 from pyspark import SparkConf, SparkContext, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -20,7 +21,10 @@ def _local_cores(master: str | None) -> int | None:
 
 
 def get_spark(
-    master: str | None = "local[*]", app_name: str = "encore-data-prep", shuffle_partitions: int | None = None
+    master: str | None = "local[*]",
+    app_name: str = "encore-data-prep",
+    shuffle_partitions: int | None = None,
+    conf: Mapping[str, str] | None = None,
 ) -> SparkSession:
     """Get or create a SparkSession; settings given to ``spark-submit`` (``--conf``, spark-defaults.conf) win.
 
@@ -30,6 +34,9 @@ def get_spark(
         shuffle_partitions: ``spark.sql.shuffle.partitions``; by default the core count of a
             ``local[N]`` master, else 8 (Spark's 200 makes small jobs crawl; raise it for big data
             with ``--conf spark.sql.shuffle.partitions=N``).
+        conf: More Spark settings (a recipe's ``prep.spark_conf``), over the defaults here.
+            ``spark.driver.extraJavaOptions`` takes effect only when this call starts the JVM (local
+            mode, not under ``spark-submit``), and is added to the UTC time zone option.
 
     Returns:
         The active SparkSession.
@@ -42,18 +49,22 @@ def get_spark(
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    defaults = {
+    settings = {
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        **(conf or {}),
     }
     # Builder settings override spark-submit's, so only fill in what it left unset: the JVM gateway
     # (spark-submit's own, when it launched this driver) holds its settings as system properties.
     # A JVM started here gets UTC as its default zone (PYSPARK_SUBMIT_ARGS' --conf still win).
-    utc = SparkConf(loadDefaults=False).set("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-    SparkContext._ensure_initialized(conf=utc)
+    java_options = " ".join(
+        ["-Duser.timezone=UTC", settings.pop("spark.driver.extraJavaOptions", "")]
+    ).strip()
+    launch = SparkConf(loadDefaults=False).set("spark.driver.extraJavaOptions", java_options)
+    SparkContext._ensure_initialized(conf=launch)
     submitted = SparkConf()
-    for key, value in defaults.items():
+    for key, value in settings.items():
         if not submitted.contains(key):
             builder = builder.config(key, value)
     # The pyspark-shell launcher turns the console progress bar on by itself: always off in job logs.

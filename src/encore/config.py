@@ -8,6 +8,7 @@ dataclasses); nothing starts.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +68,9 @@ class PrepConfig(PrepSettings):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     spark_master: str = "local[2]"
+    # More Spark settings for the prep session (`spark-submit --conf` still wins), e.g. executor memory;
+    # `spark.driver.extraJavaOptions` applies where prep starts its own JVM (local mode).
+    spark_conf: dict[str, str] = Field(default_factory=dict)
     # The split key; `ENCORE_HASH_KEY` in the environment wins. Never logged.
     hash_key: str = "encore-default-key"
 
@@ -310,7 +314,20 @@ def flat_params(recipe: Recipe) -> dict[str, str]:
         else:
             out[prefix] = str(value)
 
+    walk("", loggable(recipe))
+    return out
+
+
+# Spark's own `spark.redaction.regex` default: settings whose key matches are never shown.
+_SECRET_KEY = re.compile(r"secret|password|token|access[.]?key|credential", re.IGNORECASE)
+
+
+def loggable(recipe: Recipe) -> dict[str, Any]:
+    """The resolved recipe as JSON-ready data, fit for MLflow: no hash key, secret Spark settings redacted."""
     data = recipe.model_dump(mode="json", by_alias=True)
     data["prep"].pop("hash_key", None)
-    walk("", data)
-    return out
+    conf = data["prep"]["spark_conf"]
+    data["prep"]["spark_conf"] = {
+        k: "*********(redacted)" if _SECRET_KEY.search(k) else v for k, v in conf.items()
+    }
+    return data

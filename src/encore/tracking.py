@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 import requests
+from mlflow.exceptions import MlflowException
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from encore.config import Recipe, flat_params
+from encore.config import Recipe, flat_params, loggable
 from encore.errors import UserFacingError
 from encore.train import resume
 
@@ -49,8 +50,30 @@ def setup(recipe: Recipe) -> str:
     if main:
         if uri.startswith("sqlite:///"):
             create_sqlite_store(uri)
-        mlflow.set_experiment(recipe.experiment)
+        activate_experiment(recipe.experiment)
     return uri
+
+
+def activate_experiment(name: str) -> str:
+    """Make experiment ``name`` the active one, creating it if needed; safe when runs start together.
+
+    `mlflow.set_experiment(name)` loses the race it guards against: when another process creates the
+    experiment between its lookup and its create, it returns the experiment without activating it,
+    and the run goes to `Default` (seen with four pipelines started together on the team server).
+    Returns the experiment id.
+    """
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            client.create_experiment(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        experiment = client.get_experiment_by_name(name)
+    if experiment is None:  # created, then deleted for good, in between
+        raise UserFacingError(f"the MLflow experiment {name!r} vanished while it was being created")
+    return mlflow.set_experiment(experiment_id=experiment.experiment_id).experiment_id
 
 
 def check_server(uri: str, timeout: float = _SERVER_TIMEOUT) -> None:
@@ -123,9 +146,7 @@ def log_recipe(recipe: Recipe) -> None:
     """The resolved recipe: short values as params, the whole of it as `recipe.json`; lineage tags."""
     params = flat_params(recipe)
     mlflow.log_params({k: v for k, v in params.items() if len(v) <= _MAX_PARAM})
-    mlflow.log_dict(
-        recipe.model_dump(mode="json", by_alias=True, exclude={"prep": {"hash_key"}}), "recipe.json"
-    )
+    mlflow.log_dict(loggable(recipe), "recipe.json")
     mlflow.set_tags({"encore.git_commit": git_commit(), "encore.base_model": recipe.base_model})
 
 

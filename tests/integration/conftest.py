@@ -54,6 +54,29 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture(scope="session")
+def prepared_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`encore prep` of the smoke recipe with 20 simulated users, once per session: the `prepared/` directory.
+
+    For tests that train on prepared data (resume, launchers, a full disk) and need no pipeline run.
+    Treat it as read-only: link it into an output directory (`out/prepared`), never write to it.
+    """
+    out = tmp_path_factory.mktemp("smoke-prepared-20-users")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "ENCORE_RESUME")}
+    overrides = ["--set", "data.simulator.n_users=20", "--set", "prep.spark_master=local[1]"]
+    overrides += ["--set", f"output_dir={out}", "--set", f"tracking.uri=sqlite:///{out / 'mlflow.db'}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "encore.cli", "prep", str(SMOKE), *overrides],
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return out / "prepared"
+
+
+@pytest.fixture(scope="session")
 def test_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where tests leave files for people to look at (screenshots, executed notebooks).
 

@@ -3,8 +3,8 @@
 Hypothesis draws responses and interactions logs that mix valid rows with broken ones (missing fields,
 wrong types, nulls, unknown ids, negative or absurd numbers, events before their playlist, duplicates,
 invalid UTF-8, over-long requests, garbage and blank lines), writes them as JSON Lines and runs the whole
-job on them. Each example is a Spark job, so the example count is small; shrinking is off because one
-shrink step costs as much as an example (a failure still prints the example that failed).
+job on them. Each example is a Spark job, so there are few examples, with up to 35 rows per log; shrinking
+is off because one shrink step costs as much as an example (a failure still prints the example that failed).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 KEY = "fuzz"
 TRACKS = ["t1", "t2", "t3", "t4"]
-RESPONSE_IDS = ["r1", "r2", "r3"]  # few, so that duplicates happen
+RESPONSE_IDS = ["r1", "r2", "r3", "r4", "r5"]  # few, so that duplicates happen
 TIMES = ["2024-05-01T10:00:00Z", "2024-05-01T10:00:30Z", "2024-05-01T10:05:00Z"]
 BEFORE = "2024-05-01T09:00:00Z"  # before every response: ts_before_response
 # A valid anchor in each log, so that no file lacks a required column (that is a file-level error).
@@ -150,9 +150,9 @@ def log(
     draw: st.DrawFn, anchor: dict[str, Any], valid: st.SearchStrategy, edges: dict[str, Any]
 ) -> list[bytes]:
     rows = [json.dumps(anchor).encode()]
-    rows += draw(st.lists(line(valid), max_size=5))
-    rows += draw(st.lists(line(broken(valid, edges)), max_size=6))
-    rows += draw(st.lists(st.sampled_from(rows), max_size=2))  # exact duplicate lines
+    rows += draw(st.lists(line(valid), max_size=12))
+    rows += draw(st.lists(line(broken(valid, edges)), max_size=16))
+    rows += draw(st.lists(st.sampled_from(rows), max_size=3))  # exact duplicate lines
     blank = draw(st.lists(st.sampled_from([b"", b"   "]), max_size=2))
     return draw(st.permutations(rows + blank))
 
@@ -173,7 +173,8 @@ EDGE_EVENTS = [
 
 
 @settings(
-    max_examples=6,  # each example is a whole Spark job; the fixed example carries the known crash cases
+    max_examples=3,  # each example is a whole Spark job (so: few, with many rows each); the fixed example
+    # carries the known crash cases
     deadline=None,
     database=None,
     phases=[Phase.explicit, Phase.generate],

@@ -35,3 +35,21 @@ def _submit(tmp_path: Path, *conf: str) -> list[str]:
 def test_spark_submit_conf_wins_and_unset_keys_get_the_session_defaults(tmp_path: Path) -> None:
     # One driver (a JVM start is the cost): partitions given to spark-submit, the UI and zone left unset.
     assert _submit(tmp_path, "--conf", "spark.sql.shuffle.partitions=3") == ["3", "false", "UTC"]
+
+
+RECIPE_PROBE = """
+from data_prep.session import get_spark
+spark = get_spark("local[1]", conf={"spark.sql.shuffle.partitions": "5", "spark.driver.extraJavaOptions": "-Dencore.probe=c1"})
+system = spark._jvm.java.lang.System
+print("CONF", spark.conf.get("spark.sql.shuffle.partitions"), system.getProperty("encore.probe"), system.getProperty("user.timezone"))
+"""
+
+
+def test_recipe_conf_reaches_the_session_and_the_jvm_it_starts(tmp_path: Path) -> None:
+    """A recipe's `prep.spark_conf`: settings over the defaults, JVM options beside the UTC zone."""
+    script = tmp_path / "probe.py"
+    script.write_text(RECIPE_PROBE)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = next(line for line in done.stdout.splitlines() if line.startswith("CONF")).split()[1:]
+    assert found == ["5", "c1", "UTC"]

@@ -86,26 +86,15 @@ def test_prep_on_a_full_disk_fails_clearly_and_publishes_nothing(
 
 
 def test_sft_adapter_on_a_full_disk_leaves_no_adapter_that_looks_complete(
-    tmp_path: Path, logs: dict[str, str]
+    tmp_path: Path, prepared_smoke: Path
 ) -> None:
-    # Prepared data first, on a normal disk; then train with the outputs on a disk too small for them.
-    sets = [
-        "--set",
-        "data.source=logs",
-        *[x for n, p in logs.items() for x in ("--set", f"data.logs.{n}={p}")],
-    ]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'prep.db'}"}
-    prep = subprocess.run(
-        [sys.executable, "-m", "encore.cli", "prep", str(SMOKE), "--set", f"output_dir={tmp_path}/ok", *sets],
-        env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert prep.returncode == 0, prep.stderr[-3000:]
+    # The session's prepared data, on a normal disk; training writes its outputs to a disk too small for them.
     script_args = [
         "train", "sft", str(SMOKE), "--set", f"output_dir={tmp_path}/full/out", "--set", "sft.args.max_steps=2",
     ]  # fmt: skip
     # The prepared data is read from the normal disk through a symlink; only outputs land on the tmpfs.
     full = tmp_path / "full"
-    mount_script_prefix = f"mkdir -p {full}/out && ln -s {tmp_path}/ok/prepared {full}/out/prepared"
+    mount_script_prefix = f"mkdir -p {full}/out && ln -s {prepared_smoke} {full}/out/prepared"
     rc, stderr, left = _on_full_disk(tmp_path, "48k", script_args, mount_script_prefix)
     assert rc == 1, stderr[-3000:]
     assert any(line.startswith("error:") and "no space left" in line for line in stderr.splitlines()), stderr[

@@ -42,27 +42,10 @@ def encore_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "ENCORE_RESUME")}
 
 
-def prepared_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`encore prep` of the smoke recipe with 20 simulated users, once per test session."""
-    out = tmp_path_factory.getbasetemp() / "smoke-prepared-20-users"
-    if not (out / "prepared" / "manifest.json").exists():
-        overrides = ["--set", "data.simulator.n_users=20", "--set", "prep.spark_master=local[1]"]
-        overrides += ["--set", f"output_dir={out}", "--set", f"tracking.uri=sqlite:///{out / 'mlflow.db'}"]
-        done = subprocess.run(
-            [*ENCORE, "prep", str(SMOKE), *overrides],
-            cwd=tmp_path_factory.getbasetemp(),
-            env=encore_env(),
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    return out / "prepared"
-
-
-def launched(tmp_path_factory: pytest.TempPathFactory, name: str, launcher: list[str]) -> dict[str, Any]:
-    """`encore train sft` under a launcher, in its own output directory and MLflow store."""
-    prepared = prepared_smoke(tmp_path_factory)
+def launched(
+    tmp_path_factory: pytest.TempPathFactory, prepared: Path, name: str, launcher: list[str]
+) -> dict[str, Any]:
+    """`encore train sft` under a launcher on `prepared`, in its own output directory and MLflow store."""
     root = tmp_path_factory.mktemp(name)
     out = root / "out"
     out.mkdir()
@@ -85,16 +68,16 @@ def launched(tmp_path_factory: pytest.TempPathFactory, name: str, launcher: list
 
 
 @pytest.fixture(scope="module")
-def ddp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def ddp(tmp_path_factory: pytest.TempPathFactory, prepared_smoke: Path) -> dict[str, Any]:
     config = ROOT / "recipes" / "accelerate" / "cpu_ddp.yaml"
-    return launched(
-        tmp_path_factory, "cpu-ddp", ["--launcher", "accelerate", "--accelerate-config", str(config)]
-    )
+    launcher = ["--launcher", "accelerate", "--accelerate-config", str(config)]
+    return launched(tmp_path_factory, prepared_smoke, "cpu-ddp", launcher)
 
 
 @pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return launched(tmp_path_factory, "torch-distributor", ["--launcher", "spark", "--num-processes", "2"])
+def spark(tmp_path_factory: pytest.TempPathFactory, prepared_smoke: Path) -> dict[str, Any]:
+    launcher = ["--launcher", "spark", "--num-processes", "2"]
+    return launched(tmp_path_factory, prepared_smoke, "torch-distributor", launcher)
 
 
 def saved_adapter_digest(out: Path) -> str:

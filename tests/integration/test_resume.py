@@ -49,24 +49,6 @@ def encore_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "ENCORE_RESUME")}
 
 
-def prepared_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`encore prep` of the smoke recipe with 20 simulated users, once per test session."""
-    out = tmp_path_factory.getbasetemp() / "smoke-prepared-20-users"
-    if not (out / "prepared" / "manifest.json").exists():
-        overrides = ["--set", "data.simulator.n_users=20", "--set", "prep.spark_master=local[1]"]
-        overrides += ["--set", f"output_dir={out}", "--set", f"tracking.uri=sqlite:///{out / 'mlflow.db'}"]
-        done = subprocess.run(
-            [*ENCORE, "prep", str(SMOKE), *overrides],
-            cwd=tmp_path_factory.getbasetemp(),
-            env=encore_env(),
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    return out / "prepared"
-
-
 def workspace(prepared: Path, root: Path) -> tuple[Path, list[str]]:
     """An output directory that sees the prepared data, with its own MLflow store; returns it and its overrides."""
     out = root / "out"
@@ -104,10 +86,9 @@ def complete(checkpoint: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    prepared = prepared_smoke(tmp_path_factory)
+def runs(tmp_path_factory: pytest.TempPathFactory, prepared_smoke: Path) -> dict[str, Any]:
     straight_root = tmp_path_factory.mktemp("straight")
-    straight, straight_args = workspace(prepared, straight_root)
+    straight, straight_args = workspace(prepared_smoke, straight_root)
     done = subprocess.run(
         [*ENCORE, "train", "sft", str(SMOKE), *TRAIN, *straight_args],
         cwd=straight_root, env=encore_env(), capture_output=True, text=True, timeout=1200,
@@ -115,7 +96,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
     killed_root = tmp_path_factory.mktemp("killed")
-    killed, killed_args = workspace(prepared, killed_root)
+    killed, killed_args = workspace(prepared_smoke, killed_root)
     log = (killed_root / "killed.log").open("w")
     proc = subprocess.Popen(
         [*ENCORE, "train", "sft", str(SMOKE), *TRAIN, *killed_args],

@@ -1,11 +1,12 @@
 """The team MLflow server (scripts/team-server.sh: PostgreSQL + `mlflow server`) under real pipelines.
 
-One module-scoped server on free ports in a temporary directory, always stopped. Four cut-down smoke
-pipelines run at once against it (one seed each, one experiment, one registered model, as a team
-would): one of them is the smoke check, all four are the load check. Then: the server killed and
-restarted while a training stage logs; four pipelines at once on one new SQLite file; a pipeline
-started against a server that is down. What each run stores is compared with the other three and
-with what the recipe says it logs (`MAX_STEPS // LOGGING_STEPS` points per training metric).
+One module-scoped server on free ports in a temporary directory, always stopped. In CI: the script
+itself, a pipeline started against a server that is down, one cut-down smoke pipeline on the server
+(every run, artifact and the registered model through it), and the server killed and restarted while
+a training stage logs. By hand (`slow`): the load checks, four pipelines at once on the server and four
+at once on one new SQLite file (one seed each, one experiment, one registered model, as a team would).
+What each of the four stores is compared with the other three and with what the recipe says it logs
+(`MAX_STEPS // LOGGING_STEPS` points per training metric).
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-# CI (`-m integration`) runs the script and the server-down preflight (about a minute); the tests that
-# run pipelines against the server (four at once, the server killed mid-training, one SQLite file
-# shared by four) take 6+ minutes on 2 quiet cores, more than CI's 30-minute budget leaves: `slow`,
-# run them with `pytest -m slow tests/integration/test_team_server.py` (all 6 passed on 2026-11-26).
+# The load checks run eight pipelines, four at a time: about 9 minutes on 2 quiet cores, more than CI's
+# 30-minute budget leaves. Run them with `pytest -m slow tests/integration/test_team_server.py`
+# (docs/reliability.md has their last results).
 CI = pytest.mark.integration
 HEAVY = pytest.mark.slow
 
@@ -275,6 +275,21 @@ def _group_alive(group: int) -> bool:
 
 
 @pytest.fixture(scope="module")
+def solo(server: Server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pipeline, dict[str, Run]]:
+    """One cut-down smoke pipeline on the team server, alone; its runs by stage."""
+    pipeline = launch(
+        tmp_path_factory.mktemp("solo"),
+        {"MLFLOW_TRACKING_URI": server.uri},
+        ["pipeline"],
+        "tracking.experiment=team-solo",
+        "register.name=team-solo",
+    )
+    code, log = pipeline.wait()
+    assert code == 0, log[-5000:]
+    return pipeline, runs_of(MlflowClient(server.uri, server.uri), "team-solo", pipeline.out)
+
+
+@pytest.fixture(scope="module")
 def team(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Team:
     """What a team does: the same recipe, one experiment, one registered model, four people at once."""
     return four_at_once(tmp_path_factory.mktemp("team"), server.uri, "team-load")
@@ -290,23 +305,23 @@ def test_server_status_and_script_usage(server: Server) -> None:
     assert server.script("restart").returncode == 2  # unknown command: usage, nothing started
 
 
-@HEAVY
-def test_smoke_pipeline_on_the_team_server(team: Team) -> None:
-    runs = team.runs[0]
+@CI
+def test_smoke_pipeline_on_the_team_server(server: Server, solo: tuple[Pipeline, dict[str, Run]]) -> None:
+    """Every stage's run, its artifacts and the registered model go through the server."""
+    client = MlflowClient(server.uri, server.uri)
+    _, runs = solo
     assert set(runs) == STAGES
     for stage, run in runs.items():
         assert run.info.status == "FINISHED", stage
         assert run.info.artifact_uri.startswith("mlflow-artifacts:"), "artifacts bypass the server"
-    assert "recipe.json" in {f.path for f in team.client.list_artifacts(runs["pipeline"].info.run_id)}
-    version = next(
-        v
-        for v in team.client.search_model_versions(f"name = '{team.name}'")
-        if v.run_id == runs["register"].info.run_id
-    )
-    model = team.client.get_logged_model((version.source or "").removeprefix("models:/"))
+    assert "recipe.json" in {f.path for f in client.list_artifacts(runs["pipeline"].info.run_id)}
+    (version,) = client.search_model_versions("name = 'team-solo'")
+    assert version.run_id == runs["register"].info.run_id
+    model = client.get_logged_model((version.source or "").removeprefix("models:/"))
     assert model.artifact_location.startswith("mlflow-artifacts:"), model.artifact_location
-    files = {f.path for f in team.client.list_logged_model_artifacts(model.model_id)}
+    files = {f.path for f in client.list_logged_model_artifacts(model.model_id)}
     assert "MLmodel" in files, files
+    assert runs["register"].data.metrics["register/roundtrip_match"] == 1.0
 
 
 @HEAVY
@@ -316,16 +331,19 @@ def test_four_pipelines_at_once_store_everything(team: Team, capsys: pytest.Capt
         print(f"\nteam server: 4 pipelines at once {team.seconds:.0f} s")
 
 
-@HEAVY
-def test_server_killed_during_training_and_restarted(server: Server, team: Team, tmp_path: Path) -> None:
+@CI
+def test_server_killed_during_training_and_restarted(
+    server: Server, solo: tuple[Pipeline, dict[str, Run]], tmp_path: Path
+) -> None:
     """The MLflow server crashes (SIGKILL) while SFT trains and is back seconds later: nothing is lost.
 
     MLflow's client retries each request with backoff (0, 4, 8, 16, 32, 64, 120 s between tries), so
     a restart within about 4 minutes delays training but must neither fail it nor drop a metric point.
     """
     steps = 24  # enough steps that training is still going when the server dies
+    client = MlflowClient(server.uri, server.uri)
     out = tmp_path / "out"
-    shutil.copytree(team.pipelines[0].out / "prepared", out / "prepared")  # SFT needs only prep's outputs
+    shutil.copytree(solo[0].out / "prepared", out / "prepared")  # SFT needs only prep's outputs
     sft = launch(
         tmp_path,
         {"MLFLOW_TRACKING_URI": server.uri},
@@ -335,7 +353,7 @@ def test_server_killed_during_training_and_restarted(server: Server, team: Team,
     )
     record = out / "sft" / "run.json"
     deadline = time.monotonic() + TIMEOUT
-    while not record.exists() or len(team.client.get_metric_history(_run_id(record), "train/loss")) < 2:
+    while not record.exists() or len(client.get_metric_history(_run_id(record), "train/loss")) < 2:
         assert sft.proc.poll() is None, sft.wait()[1][-5000:]
         assert time.monotonic() < deadline, "SFT logged no loss"
         time.sleep(0.5)
@@ -348,10 +366,10 @@ def test_server_killed_during_training_and_restarted(server: Server, team: Team,
 
     code, log = sft.wait()
     assert code == 0, log[-5000:]
-    run = team.client.get_run(_run_id(record))
+    run = client.get_run(_run_id(record))
     assert run.info.status == "FINISHED"
     for key in ("train/loss", "train/grad_norm", "train/learning_rate"):
-        stored = sorted(m.step for m in team.client.get_metric_history(run.info.run_id, key))
+        stored = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
         assert stored == list(range(1, steps + 1)), key  # every step once: none lost, none duplicated
 
 

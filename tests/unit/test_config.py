@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from encore.config import RecipeError, flat_params, load_recipe
+from encore.config import RecipeError, flat_params, load_recipe, loggable
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every recipe (accelerate's launcher configs under recipes/accelerate/ are not recipes).
@@ -113,6 +114,21 @@ def test_hash_key_never_in_params() -> None:
     params = flat_params(load_recipe(SMOKE))
     assert "prep.hash_key" not in params
     assert params["sft.args.learning_rate"] == "0.003"
+
+
+def test_secret_spark_settings_are_redacted_in_what_is_logged(tmp_path: Path) -> None:
+    secret = "s3cr3t-value-0004"
+    path = write(
+        tmp_path,
+        "name: x\nbase_model: builtin:tiny\nprep:\n  spark_conf:\n"
+        f"    spark.hadoop.fs.s3a.secret.key: {secret}\n    spark.hadoop.fs.s3a.access.key: {secret}\n"
+        "    spark.executor.memory: 4g\n",
+    )
+    recipe = load_recipe(path)
+    assert recipe.prep.spark_conf["spark.hadoop.fs.s3a.secret.key"] == secret  # Spark still gets it
+    logged = [*flat_params(recipe).values(), json.dumps(loggable(recipe))]
+    assert not any(secret in value for value in logged)
+    assert flat_params(recipe)["prep.spark_conf.spark.executor.memory"] == "4g"
 
 
 def test_bad_recipe_fails_before_spark_or_torch_start(tmp_path: Path) -> None:

@@ -56,7 +56,9 @@ def main(recipe: Recipe) -> dict:
 
     out = recipe.out / "prepared"
     with stage_run(recipe, "prep"):
-        spark = get_spark(recipe.prep.spark_master, app_name=f"encore-prep-{recipe.name}")
+        spark = get_spark(
+            recipe.prep.spark_master, app_name=f"encore-prep-{recipe.name}", conf=recipe.prep.spark_conf
+        )
         try:
             logs = raw_logs(recipe, spark)
             manifest = run(
