@@ -80,7 +80,13 @@ def cut_lineage(frame: DataFrame) -> DataFrame:
     there; otherwise it is a local checkpoint kept in memory and on disk on two executors, so that a
     worker dying mid-job leaves a copy of every block (with `localCheckpoint()`'s default single copy
     the job fails: the lost blocks' lineage is gone, so they cannot be recomputed).
+
+    The result's columns get fresh attribute ids (`toDF`): a checkpoint keeps the ids of the plan it
+    cut, and a join of two frames cut from one lineage (the responses and the track values built from
+    them) then fails in analysis with `Conflicting attributes` when adaptive execution is off.
     """
     if frame.sparkSession.sparkContext.getCheckpointDir():
-        return frame.checkpoint()
-    return frame.localCheckpoint(storageLevel=StorageLevel.MEMORY_AND_DISK_2)
+        cut = frame.checkpoint()
+    else:
+        cut = frame.localCheckpoint(storageLevel=StorageLevel.MEMORY_AND_DISK_2)
+    return cut.toDF(*cut.columns)

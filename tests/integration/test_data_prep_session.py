@@ -53,3 +53,25 @@ def test_recipe_conf_reaches_the_session_and_the_jvm_it_starts(tmp_path: Path) -
     assert done.returncode == 0, done.stderr[-3000:]
     found = next(line for line in done.stdout.splitlines() if line.startswith("CONF")).split()[1:]
     assert found == ["5", "c1", "UTC"]
+
+
+def test_adaptive_execution_off_gives_the_same_outputs(spark, tmp_path: Path) -> None:
+    """A cluster may turn AQE off: the job still analyses (joins of frames cut from one lineage, see
+    `data_prep.session.cut_lineage`) and writes exactly what it writes with AQE on."""
+    from data_prep.job import run
+    from encore.simulator import simulate
+
+    logs = {
+        name: str(path)
+        for name, path in simulate(tmp_path / "raw", seed=0, n_users=6, n_artists=40, n_tracks=200).items()
+    }
+    fingerprints = {}
+    for adaptive in ("true", "false"):
+        spark.conf.set("spark.sql.adaptive.enabled", adaptive)
+        try:
+            manifest = run(spark, **logs, out=str(tmp_path / f"aqe-{adaptive}"), hash_key="k")
+        finally:
+            spark.conf.unset("spark.sql.adaptive.enabled")
+        fingerprints[adaptive] = {name: entry["fingerprint"] for name, entry in manifest["outputs"].items()}
+    assert fingerprints["true"] == fingerprints["false"]
+    assert manifest["outputs"]["pairs"]["rows"] > 0
