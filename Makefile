@@ -18,15 +18,18 @@ $(STAMP): pyproject.toml scripts/setup.sh
 demo: setup ## Run the main job on the embedded defaults (smoke recipe, simulated feedback)
 	$(BIN)/encore pipeline recipes/smoke/pipeline.yaml
 
+# Integration tests on two workers: most leave a core idle (tests/integration/conftest.py).
+INTEGRATION := -m integration -n $(or $(TEST_WORKERS),2) --no-loadscope-reorder --durations=25
+
 test: setup ## Run the unit tests, then the integration tests (Spark, training, MLflow)
 	$(BIN)/pytest -q
-	$(BIN)/pytest -q -m integration --durations=20
+	$(BIN)/pytest -q $(INTEGRATION)
 
 test-unit: setup ## Only the fast unit tests
 	$(BIN)/pytest -q
 
-test-integration: setup ## Only the integration tests
-	$(BIN)/pytest -q -m integration --durations=20
+test-integration: setup ## Only the integration tests (TEST_WORKERS=1 for one at a time)
+	$(BIN)/pytest -q $(INTEGRATION)
 
 lint: setup ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .

@@ -13,12 +13,13 @@ import operator
 from collections.abc import Sequence
 from functools import reduce
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, StringType, StructType
 
-from data_prep.validation import SOURCE_PREFIX, InputSchemaError, missing_columns, parse_lines
+from data_prep.validation import SOURCE_PREFIX, InputSchemaError, parse_lines, survey_lines
 
 
 def _is_parquet(path: str) -> bool:
@@ -39,22 +40,42 @@ def _parquet_missing(spark: SparkSession, frame: DataFrame, required: Sequence[s
     return missing
 
 
-def read_input(spark: SparkSession, name: str, path: str, required: Sequence[str]) -> DataFrame:
-    """One input as read, after checking its columns: ``raw`` for JSON Lines, the file's columns for Parquet.
+def _lines(spark: SparkSession, path: str) -> DataFrame:
+    """JSON Lines as ``file`` and ``raw`` text, blank lines dropped (they are not rows)."""
+    text = spark.read.text(path)
+    lines = text.select(F.col("_metadata.file_path").alias("file"), F.col("value").alias("raw"))
+    return lines.where(F.trim("raw") != "")
+
+
+def open_input(spark: SparkSession, path: str) -> DataFrame:
+    """An input's rows as :func:`read_input` returns them, unchecked and unread (no Spark job runs)."""
+    if _is_parquet(path):
+        # mergeSchema: files written at different times may differ; their columns are united.
+        return spark.read.option("mergeSchema", "true").parquet(path)
+    return _lines(spark, path).select("raw")
+
+
+def read_input(
+    spark: SparkSession, name: str, path: str, required: Sequence[str]
+) -> tuple[DataFrame, dict[str, Any] | None]:
+    """One input as read, after checking its columns.
+
+    Returns:
+        The rows (``raw`` for JSON Lines, the file's columns for Parquet) and, for JSON Lines, their
+        ``n``/``total`` for :func:`data_prep.manifest.fingerprint`, counted by the same pass as the
+        check; None for Parquet, whose check reads only the footers.
 
     Raises:
         InputSchemaError: The input cannot be read, or a file lacks a required column.
     """
+    seen = None
     try:
         if _is_parquet(path):
-            # mergeSchema: files written at different times may differ; their columns are united.
-            rows = spark.read.option("mergeSchema", "true").parquet(path)
+            rows = open_input(spark, path)
             missing = _parquet_missing(spark, rows, required)
         else:
-            text = spark.read.text(path)
-            lines = text.select(F.col("_metadata.file_path").alias("file"), F.col("value").alias("raw"))
-            lines = lines.where(F.trim("raw") != "")  # blank lines are not rows
-            missing = missing_columns(lines, required)
+            lines = _lines(spark, path)
+            missing, seen = survey_lines(lines, required)
             rows = lines.select("raw")
     except InputSchemaError:
         raise
@@ -63,7 +84,7 @@ def read_input(spark: SparkSession, name: str, path: str, required: Sequence[str
     if missing:
         detail = "; ".join(f"{file} has no column '{col}'" for file, col in missing)
         raise InputSchemaError(f"{name}: {detail}")
-    return rows
+    return rows, seen
 
 
 def _bad_text(column: Column, dtype: DataType) -> Column | None:

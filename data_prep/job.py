@@ -13,16 +13,24 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from data_prep import schemas
 from data_prep.eval_set import build_eval
 from data_prep.inputs import parse_input, read_input
-from data_prep.manifest import check_accounting, input_entry, output_entry, reason_counts
+from data_prep.manifest import (
+    check_accounting,
+    fingerprint,
+    fingerprint_aggregates,
+    input_entry,
+    output_entry,
+    reason_counts,
+)
 from data_prep.pairs import build_pairs
 from data_prep.privacy import mask_columns, mask_text
 from data_prep.render import attach_tracks, render_responses
@@ -42,9 +50,28 @@ from data_prep.validation import (
 )
 
 
-def _write(frames: dict[str, DataFrame], root: Path) -> None:
+def _write(
+    frames: dict[str, DataFrame], root: Path, also: Mapping[str, Sequence[Column]] = {}
+) -> dict[str, dict[str, Any]]:
+    """Write each frame as Parquet under `root`, observing its fingerprint aggregates as it is written.
+
+    Args:
+        frames: Outputs by name (their subdirectory).
+        root: Where to write them.
+        also: More aggregates to observe on some outputs, by name.
+
+    Returns:
+        The observed values by output name: ``n`` and ``total`` (:func:`data_prep.manifest.fingerprint`)
+        and those of `also`, counted by the write itself rather than by reading the output again.
+    """
+    observed = {}
     for name, frame in frames.items():
-        frame.write.mode("error").parquet(str(root / name))
+        observation = Observation(f"written:{name}")
+        frame.observe(observation, *fingerprint_aggregates(frame), *also.get(name, ())).write.mode(
+            "error"
+        ).parquet(str(root / name))
+        observed[name] = observation.get
+    return observed
 
 
 def _publish(tmp: Path, out: Path) -> None:
@@ -96,9 +123,10 @@ def run(
     paths = {"catalog": catalog, "responses": responses, "interactions": interactions}
     if intents is not None:
         paths["intents"] = intents
-    lines = {name: read_input(spark, name, path, schemas.REQUIRED[name]) for name, path in paths.items()}
+    read = {name: read_input(spark, name, path, schemas.REQUIRED[name]) for name, path in paths.items()}
     parsed = {
-        name: parse_input(lines[name], schemas.INPUT_SCHEMAS[name], schemas.REQUIRED[name]) for name in paths
+        name: parse_input(rows, schemas.INPUT_SCHEMAS[name], schemas.REQUIRED[name])
+        for name, (rows, _) in read.items()
     }
 
     # `cut_lineage` materialises each validated input and cuts its lineage, so that the plans built on top
@@ -181,21 +209,22 @@ def run(
     out_dir = Path(out).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
+    named = sorted(set(pc.strategies))
+    per_strategy = [F.count_if(F.col("strategy") == name).alias(name) for name in named]
     try:
-        _write(frames, tmp)
+        written = _write(frames, tmp, also={"pairs": per_strategy})
         inputs = {}
         for name, path in paths.items():
             rows_out, by_reason = reason_counts(checked[name])
-            seen = output_entry(lines[name], path)  # rows in, and the input's fingerprint
+            rows, counted = read[name]
+            # Rows in, and the input's fingerprint: JSON Lines were counted when their columns were checked.
+            seen = output_entry(rows, path) if counted is None else fingerprint(path, counted)
             inputs[name] = {
                 **input_entry(path, seen["rows"], rows_out, by_reason),
                 "fingerprint": seen["fingerprint"],
             }
         check_accounting(inputs)
-        # Fingerprint what is on disk, which is also cheaper than recomputing the frames.
-        written = {name: spark.read.parquet(str(tmp / name)) for name in frames}
-        outputs = {name: output_entry(frame, str(out_dir / name)) for name, frame in written.items()}
-        strategies = written["pairs"].groupBy("strategy").count().collect()
+        outputs = {name: fingerprint(str(out_dir / name), seen) for name, seen in written.items()}
         manifest = {
             "inputs": inputs,
             "outputs": outputs,
@@ -203,7 +232,9 @@ def run(
                 **cfg.model_dump(mode="json", exclude={"hash_key", "spark_master", "spark_conf"}),
                 "seed": seed,
             },
-            "strategy_counts": {row["strategy"]: int(row["count"]) for row in sorted(strategies)},
+            "strategy_counts": {
+                name: int(written["pairs"][name]) for name in named if written["pairs"][name]
+            },
             "position_propensity": []
             if propensity is None
             else [r.asDict() for r in propensity.orderBy("position").collect()],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 
@@ -13,7 +13,19 @@ class RowAccountingError(RuntimeError):
     """Rows were lost or invented: rows_in != rows_out + rows_quarantined for some input."""
 
 
-def output_entry(df: DataFrame, path: str) -> dict[str, Any]:
+def fingerprint_aggregates(df: DataFrame) -> list[Column]:
+    """``n`` rows and ``total``, the sum of xxhash64 over all columns: what :func:`fingerprint` needs.
+
+    Aggregates, so they can be observed while the frame is written (``DataFrame.observe``) instead of
+    read again; ``df`` must have no map columns.
+    """
+    return [
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.xxhash64(*df.columns).cast("decimal(38,0)")).alias("total"),
+    ]
+
+
+def fingerprint(path: str, observed: Mapping[str, Any]) -> dict[str, Any]:
     """Manifest entry of one output: path, rows, and an order-independent content fingerprint.
 
     The fingerprint is the row count and the sum of xxhash64 over all columns, in hex
@@ -21,15 +33,18 @@ def output_entry(df: DataFrame, path: str) -> dict[str, Any]:
     whatever their partitioning or row order.
 
     Args:
-        df: The output as written (no map columns).
-        path: Where it was published.
+        path: Where the output was published.
+        observed: ``n`` and ``total`` of :func:`fingerprint_aggregates`.
     """
-    row = df.select(
-        F.count(F.lit(1)).alias("n"), F.sum(F.xxhash64(*df.columns).cast("decimal(38,0)")).alias("total")
-    ).first()
-    assert row is not None
-    rows, total = int(row["n"]), int(row["total"] or 0) % 2**64
+    rows, total = int(observed["n"]), int(observed["total"] or 0) % 2**64
     return {"path": path, "rows": rows, "fingerprint": f"{rows:08x}-{total:016x}"}
+
+
+def output_entry(df: DataFrame, path: str) -> dict[str, Any]:
+    """:func:`fingerprint` of a frame, computed now (one job)."""
+    row = df.select(*fingerprint_aggregates(df)).first()
+    assert row is not None
+    return fingerprint(path, row.asDict())
 
 
 def reason_counts(checked: DataFrame) -> tuple[int, dict[str, int]]:

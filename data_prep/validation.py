@@ -26,11 +26,13 @@ values read under another type or name; :func:`raw_text` rebuilds the text a qua
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, StringType, StructField, StructType
 
+from data_prep.manifest import fingerprint_aggregates
 from data_prep.schemas import EVENTS, QUARANTINE, TRACK_EVENTS
 
 _CORRUPT = "_corrupt_record"
@@ -45,24 +47,38 @@ class InputSchemaError(ValueError):
     """An input cannot be used at all: unreadable, or a required column is absent from a file."""
 
 
-def missing_columns(lines: DataFrame, required: Sequence[str]) -> list[tuple[str, str]]:
-    """The (file, column) pairs where a required column appears in no row of that file.
+def survey_lines(lines: DataFrame, required: Sequence[str]) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """One pass over JSON text rows: the required columns each file lacks, and the rows' fingerprint.
 
     Args:
         lines: ``file`` and ``raw`` (one JSON object per row) columns.
         required: Columns every file must have.
 
     Returns:
-        Sorted (file, column) pairs; empty when the schema is fine. Files without a single parseable
-        object are not judged here: their rows are quarantined as ``malformed_json``.
+        The sorted (file, column) pairs where a required column appears in no row of that file (empty
+        when the schema is fine; files without a single parseable object are not judged here: their
+        rows are quarantined as ``malformed_json``), and ``n``/``total`` of the ``raw`` rows for
+        :func:`data_prep.manifest.fingerprint` (the input's row count and fingerprint, without
+        reading it again).
     """
-    keys = (
-        lines.select("file", F.explode(F.json_object_keys("raw")).alias("key"))
-        .groupBy("file")
-        .agg(F.collect_set("key").alias("keys"))
-        .collect()
+    keys = F.json_object_keys("raw")  # null for a line that is not a JSON object
+    has = [F.bool_or(F.array_contains(keys, col)).alias(f"_has{i}") for i, col in enumerate(required)]
+    judged = F.bool_or(F.size(keys) > 0).alias("_judged")  # some row has a key: the file's columns are known
+    per_file = lines.groupBy("file").agg(*fingerprint_aggregates(lines.select("raw")), judged, *has).collect()
+    missing = sorted(
+        (row.file, col)
+        for row in per_file
+        if row["_judged"]
+        for i, col in enumerate(required)
+        if not row[f"_has{i}"]
     )
-    return sorted((row.file, col) for row in keys for col in required if col not in set(row["keys"]))
+    seen = {"n": sum(row["n"] for row in per_file), "total": sum(row["total"] or 0 for row in per_file)}
+    return missing, seen
+
+
+def missing_columns(lines: DataFrame, required: Sequence[str]) -> list[tuple[str, str]]:
+    """The (file, column) pairs of :func:`survey_lines`."""
+    return survey_lines(lines, required)[0]
 
 
 def _cast(text: Column, dtype: DataType) -> Column:

@@ -1,4 +1,4 @@
-"""Shared fixtures: a session-scoped local Spark session, and no hub access for any test."""
+"""Shared fixtures: a session-scoped local Spark session, and no hub access for any test; the xdist work units."""
 
 from __future__ import annotations
 
@@ -7,6 +7,39 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The integration modules that read the one smoke pipeline run (tests/integration/conftest.py): under
+# xdist they run on one worker, so that the run is made once and no two workers use it at the same time.
+SMOKE_RUN_MODULES = frozenset({"test_browser.py", "test_notebooks.py", "test_pipeline.py"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under xdist (`-n N`), one work unit per test module, and one for all of :data:`SMOKE_RUN_MODULES`.
+
+    A module's module-scoped fixtures (servers, clusters) then start once. Not `--dist loadgroup`:
+    with pytest 9.2 its `xdist_group` marks are silently ignored (pytest-dev/pytest-xdist#1386).
+    Work units go out in collection order (run with `--no-loadscope-reorder`), longest first.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "smoke-run" if Path(module).name in SMOKE_RUN_MODULES else module
+
+    return ModuleScheduling(config, log)  # type: ignore[arg-type]
+
+
+# The modules that take longest, started first, so that no worker is left with one of them at the end.
+LONGEST_FIRST = ("test_team_server.py", "test_spark_cluster.py", "test_browser.py", "test_data_prep_fuzz.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest modules first; check that every module reading the smoke run shares its xdist worker."""
+    readers = {item.path.name for item in items if "smoke" in getattr(item, "fixturenames", ())}
+    assert readers <= SMOKE_RUN_MODULES, f"add {sorted(readers - SMOKE_RUN_MODULES)} to SMOKE_RUN_MODULES"
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,23 @@
 
 The smoke run is the costliest thing CI does (minutes on 2 cores), so every test that needs a
 finished run (MLflow store, prepared data, adapters, eval report) reads this one.
+
+CI runs these tests on two pytest-xdist workers (`-n 2`): most of them leave one of the two cores
+idle (one Spark core, one Python thread). Each module runs whole on one worker (its module fixtures
+start servers and clusters once); the modules that read the smoke run share one worker
+(`tests/conftest.py`); the prepared smoke data is built once for both workers (:func:`prepared_smoke`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from mlflow import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,13 +61,26 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def prepared_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def prepared_smoke(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """`encore prep` of the smoke recipe with 20 simulated users, once per session: the `prepared/` directory.
 
     For tests that train on prepared data (resume, launchers, a full disk) and need no pipeline run.
     Treat it as read-only: link it into an output directory (`out/prepared`), never write to it.
+    Under xdist the first worker to need it builds it in the directory all workers share; the others
+    wait for it, and build it again only if that failed.
     """
-    out = tmp_path_factory.mktemp("smoke-prepared-20-users")
+    if worker_id == "master":
+        return _prepare_smoke(tmp_path_factory.mktemp("smoke-prepared-20-users"))
+    out = tmp_path_factory.getbasetemp().parent / "smoke-prepared-20-users"
+    with FileLock(f"{out}.lock"):
+        if not (out / "prepared" / "manifest.json").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            _prepare_smoke(out)
+    return out / "prepared"
+
+
+def _prepare_smoke(out: Path) -> Path:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "ENCORE_RESUME")}
     overrides = ["--set", "data.simulator.n_users=20", "--set", "prep.spark_master=local[1]"]
     overrides += ["--set", f"output_dir={out}", "--set", f"tracking.uri=sqlite:///{out / 'mlflow.db'}"]

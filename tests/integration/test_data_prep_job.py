@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from data_prep.job import run
+from data_prep.manifest import output_entry
 from data_prep.settings import PairSettings, PrepSettings
 from data_prep.validation import InputSchemaError
 from encore.prompts import Track, render_playlist, render_prompt
@@ -213,8 +214,14 @@ def test_run_writes_consistent_outputs(spark, tmp_path: Path) -> None:
     ]
     assert manifest["requests_masked"] == 0
     assert manifest["config"] == {**settings.model_dump(mode="json"), "seed": 0}
+    # Counted as they were written: what is on disk, read back, has the same rows and fingerprint.
     for name, entry in manifest["outputs"].items():
-        assert spark.read.parquet(entry["path"]).count() == entry["rows"], name
+        assert output_entry(spark.read.parquet(entry["path"]), entry["path"]) == entry, name
+    for name, entry in manifest["inputs"].items():  # counted by the pass that checked their columns
+        lines = (
+            spark.read.text(entry["path"]).where(F.trim("value") != "").select(F.col("value").alias("raw"))
+        )
+        assert output_entry(lines, entry["path"])["fingerprint"] == entry["fingerprint"], name
 
     pairs = spark.read.parquet(str(out / "pairs"))
     s3 = ["t1", "t2", "t3"]
@@ -326,7 +333,7 @@ def test_parquet_input_goes_through_the_same_validation(spark, tmp_path: Path) -
     from data_prep.validation import quarantine_rows, valid_rows, validate_catalog
 
     def read(name: str) -> DataFrame:
-        rows = read_input(spark, "catalog", str(tmp_path / name), schemas.REQUIRED["catalog"])
+        rows, _ = read_input(spark, "catalog", str(tmp_path / name), schemas.REQUIRED["catalog"])
         return validate_catalog(parse_input(rows, schemas.CATALOG, schemas.REQUIRED["catalog"]))
 
     rows = [_track(1), _track(2), {**_track(3), "title": None}, {**_track(4), "artist": "Bad \ufffd"}]

@@ -1,12 +1,11 @@
 """The team MLflow server (scripts/team-server.sh: PostgreSQL + `mlflow server`) under real runs.
 
-One module-scoped server on free ports in a temporary directory, always stopped. In CI: the script
-itself, a pipeline started against a server that is down, the server killed and restarted while a
-training stage logs, and four trainings at once on one new SQLite file. By hand (`slow`): one
-cut-down smoke pipeline on the server and the load checks, four pipelines at once on the server and
-four at once on one new SQLite file (one seed each, one experiment, one registered model, as a team
-would). What each of the four stores is compared with the other three and with what the recipe says it
-logs (`MAX_STEPS // LOGGING_STEPS` points per training metric).
+One module-scoped server on free ports in a temporary directory, always stopped. The script itself,
+four cut-down smoke pipelines at once on the server and four at once on one new SQLite file (one
+seed each, one experiment, one registered model, as a team would), a pipeline started against a
+server that is down, the server killed and restarted while a training stage logs, and four trainings
+at once on one new SQLite file. What each of the four pipelines stores is compared with the other
+three and with what the recipe says it logs (`MAX_STEPS // LOGGING_STEPS` points per training metric).
 """
 
 from __future__ import annotations
@@ -30,12 +29,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-# The pipelines on the server and the load checks run nine cut-down pipelines: about 11 minutes on
-# 2 quiet cores, which CI's 30-minute budget does not leave (CI is at ~29 minutes without them). Run
-# them with `pytest -m slow tests/integration/test_team_server.py` (docs/reliability.md: last results).
-CI = pytest.mark.integration
-HEAVY = pytest.mark.slow
-
+pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "team-server.sh"
 SMOKE = ROOT / "recipes" / "smoke" / "pipeline.yaml"
@@ -275,27 +269,11 @@ def _group_alive(group: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def solo(server: Server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pipeline, dict[str, Run]]:
-    """One cut-down smoke pipeline on the team server, alone; its runs by stage."""
-    pipeline = launch(
-        tmp_path_factory.mktemp("solo"),
-        {"MLFLOW_TRACKING_URI": server.uri},
-        ["pipeline"],
-        "tracking.experiment=team-solo",
-        "register.name=team-solo",
-    )
-    code, log = pipeline.wait()
-    assert code == 0, log[-5000:]
-    return pipeline, runs_of(MlflowClient(server.uri, server.uri), "team-solo", pipeline.out)
-
-
-@pytest.fixture(scope="module")
 def team(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Team:
     """What a team does: the same recipe, one experiment, one registered model, four people at once."""
     return four_at_once(tmp_path_factory.mktemp("team"), server.uri, "team-load")
 
 
-@CI
 def test_server_status_and_script_usage(server: Server) -> None:
     status = server.script("status")
     assert status.returncode == 0, status.stdout + status.stderr
@@ -305,33 +283,25 @@ def test_server_status_and_script_usage(server: Server) -> None:
     assert server.script("restart").returncode == 2  # unknown command: usage, nothing started
 
 
-@HEAVY
-def test_smoke_pipeline_on_the_team_server(server: Server, solo: tuple[Pipeline, dict[str, Run]]) -> None:
-    """Every stage's run, its artifacts and the registered model go through the server."""
-    client = MlflowClient(server.uri, server.uri)
-    _, runs = solo
-    assert set(runs) == STAGES
-    for stage, run in runs.items():
-        assert run.info.status == "FINISHED", stage
-        assert run.info.artifact_uri.startswith("mlflow-artifacts:"), "artifacts bypass the server"
-    assert "recipe.json" in {f.path for f in client.list_artifacts(runs["pipeline"].info.run_id)}
-    (version,) = client.search_model_versions("name = 'team-solo'")
-    assert version.run_id == runs["register"].info.run_id
-    model = client.get_logged_model((version.source or "").removeprefix("models:/"))
-    assert model.artifact_location.startswith("mlflow-artifacts:"), model.artifact_location
-    files = {f.path for f in client.list_logged_model_artifacts(model.model_id)}
-    assert "MLmodel" in files, files
-    assert runs["register"].data.metrics["register/roundtrip_match"] == 1.0
-
-
-@HEAVY
 def test_four_pipelines_at_once_store_everything(team: Team, capsys: pytest.CaptureFixture[str]) -> None:
     check_everything_stored(team)
     with capsys.disabled():
         print(f"\nteam server: 4 pipelines at once {team.seconds:.0f} s")
 
 
-@CI
+def test_runs_artifacts_and_models_go_through_the_server(team: Team) -> None:
+    """Every stage's artifacts and each registered model's files are stored by the server, not the client."""
+    for runs in team.runs:
+        for stage, run in runs.items():
+            assert run.info.artifact_uri.startswith("mlflow-artifacts:"), (stage, run.info.artifact_uri)
+        assert "recipe.json" in {f.path for f in team.client.list_artifacts(runs["pipeline"].info.run_id)}
+    for version in team.client.search_model_versions(f"name = '{team.name}'"):
+        model = team.client.get_logged_model((version.source or "").removeprefix("models:/"))
+        assert model.artifact_location.startswith("mlflow-artifacts:"), model.artifact_location
+        files = {f.path for f in team.client.list_logged_model_artifacts(model.model_id)}
+        assert "MLmodel" in files, files
+
+
 def test_server_killed_during_training_and_restarted(
     server: Server, prepared_smoke: Path, tmp_path: Path
 ) -> None:
@@ -378,7 +348,6 @@ def _run_id(record: Path) -> str:
     return str(json.loads(record.read_text())["run_id"])
 
 
-@HEAVY
 def test_four_pipelines_on_one_sqlite_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The embedded default store, one new file shared by four pipelines on one machine: all complete.
 
@@ -391,45 +360,6 @@ def test_four_pipelines_on_one_sqlite_file(tmp_path: Path, capsys: pytest.Captur
         print(f"\nsqlite: 4 pipelines at once {team.seconds:.0f} s")
 
 
-@CI
-def test_four_trainings_at_once_on_one_new_sqlite_file(prepared_smoke: Path, tmp_path: Path) -> None:
-    """CI's share of the SQLite load check: four `encore train sft` started together on one new file.
-
-    The same race as four pipelines (each process creates the store and the experiment, then logs
-    params, datasets, metrics and artifacts) without four Spark jobs: the stages train on the session's
-    prepared data. Without the lock in `encore.tracking.setup` 3 of 4 crash creating the schema.
-    """
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    trainings = []
-    for i in range(4):
-        out = tmp_path / f"t{i}" / "out"
-        out.mkdir(parents=True)
-        (out / "prepared").symlink_to(prepared_smoke)
-        env = {**ONE_THREAD, "MLFLOW_TRACKING_URI": uri}
-        trainings.append(
-            launch(out.parent, env, ["train", "sft"], f"seed={i}", "tracking.experiment=sqlite-sft")
-        )
-    for training in trainings:
-        code, log = training.wait()
-        assert code == 0, log[-5000:]
-    client = MlflowClient(uri, uri)
-    experiment = client.get_experiment_by_name("sqlite-sft")
-    assert experiment is not None
-    runs = client.search_runs([experiment.experiment_id])
-    assert sorted(r.data.params["output_dir"] for r in runs) == sorted(str(t.out) for t in trainings)
-    assert all(r.info.status == "FINISHED" for r in runs)
-    assert client.search_runs([client.get_experiment_by_name("Default").experiment_id]) == []
-    for run in runs:  # every loss point once, the training set as an input, the adapter as an artifact
-        assert (
-            sorted(m.step for m in client.get_metric_history(run.info.run_id, "train/loss")) == TRAIN_POINTS
-        )
-        assert [i.dataset.name for i in run.inputs.dataset_inputs] == ["sft-train"]
-        assert "adapter/adapter_config.json" in {
-            f.path for f in client.list_artifacts(run.info.run_id, "adapter")
-        }
-
-
-@CI
 def test_server_down_at_start_fails_at_once_with_one_line(tmp_path: Path) -> None:
     """Nothing listens at the URI: the pipeline stops before any work with one line naming the server.
 

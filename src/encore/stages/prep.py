@@ -86,11 +86,10 @@ def _log_datasets(spark: Any, manifest: dict) -> None:
     """Inputs and outputs as `mlflow.data` Spark datasets, their digests the manifest's fingerprints."""
     from mlflow.data.spark_dataset import from_spark
 
-    from data_prep.inputs import read_input
-    from data_prep.schemas import REQUIRED
+    from data_prep.inputs import open_input
 
     for name, entry in manifest["inputs"].items():
-        frame = read_input(spark, name, entry["path"], REQUIRED[name])
+        frame = open_input(spark, entry["path"])
         dataset = from_spark(frame, path=entry["path"], name=f"raw-{name}", digest=entry["fingerprint"])
         mlflow.log_input(dataset, context="raw")
     for name in LOGGED_OUTPUTS:
