@@ -44,7 +44,9 @@ usage() {
 
 alive() {  # alive PID: the process is a daemon this script started for $STATE (not a reused pid)
   local cmd
-  cmd=$(ps -p "$1" -o args= 2>/dev/null) || return 1
+  # -ww: the whole command line (the marker follows a long classpath), whatever COLUMNS says
+  # (ps cuts it to $COLUMNS when that is exported, as pytest-xdist workers do).
+  cmd=$(ps -ww -p "$1" -o args= 2>/dev/null) || return 1
   # The JVM carries the marker; in its first moments the pid is still bin/spark-class (it execs java).
   [[ $cmd == *" $MARKER "* || ($cmd == *bin/spark-class\ org.apache.spark.deploy.* && $cmd != *java\ *) ]]
 }
