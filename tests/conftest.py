@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 
+# Every JVM the tests start (Spark drivers and executors, the standalone cluster's daemons) runs short
+# jobs on tiny data: the C1 JIT alone compiles enough for them and spends about a third less CPU than
+# C1 + C2 (docs/benchmarks.md). Set before any JVM or xdist worker starts, so all of them inherit it.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
+
 # The integration modules that read the one smoke pipeline run (tests/integration/conftest.py): under
 # xdist they run on one worker, so that the run is made once and no two workers use it at the same time.
 SMOKE_RUN_MODULES = frozenset({"test_browser.py", "test_notebooks.py", "test_pipeline.py"})
