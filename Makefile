@@ -19,7 +19,7 @@ demo: setup ## Run the main job on the embedded defaults (smoke recipe, simulate
 	$(BIN)/encore pipeline recipes/smoke/pipeline.yaml
 
 # Integration tests on two workers: most leave a core idle (tests/integration/conftest.py).
-INTEGRATION := -m integration -n $(or $(TEST_WORKERS),2) --no-loadscope-reorder --durations=25
+INTEGRATION := -m 'integration and not slow' -n $(or $(TEST_WORKERS),2) --no-loadscope-reorder --durations=25
 
 test: setup ## Run the unit tests, then the integration tests (Spark, training, MLflow)
 	$(BIN)/pytest -q
