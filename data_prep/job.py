@@ -13,11 +13,10 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from data_prep import schemas
@@ -26,10 +25,10 @@ from data_prep.inputs import parse_input, read_input
 from data_prep.manifest import (
     check_accounting,
     fingerprint,
-    fingerprint_aggregates,
     input_entry,
     output_entry,
     reason_counts,
+    write_observed,
 )
 from data_prep.pairs import build_pairs
 from data_prep.privacy import mask_columns, mask_text
@@ -48,30 +47,6 @@ from data_prep.validation import (
     validate_interactions,
     validate_responses,
 )
-
-
-def _write(
-    frames: dict[str, DataFrame], root: Path, also: Mapping[str, Sequence[Column]] = {}
-) -> dict[str, dict[str, Any]]:
-    """Write each frame as Parquet under `root`, observing its fingerprint aggregates as it is written.
-
-    Args:
-        frames: Outputs by name (their subdirectory).
-        root: Where to write them.
-        also: More aggregates to observe on some outputs, by name.
-
-    Returns:
-        The observed values by output name: ``n`` and ``total`` (:func:`data_prep.manifest.fingerprint`)
-        and those of `also`, counted by the write itself rather than by reading the output again.
-    """
-    observed = {}
-    for name, frame in frames.items():
-        observation = Observation(f"written:{name}")
-        frame.observe(observation, *fingerprint_aggregates(frame), *also.get(name, ())).write.mode(
-            "error"
-        ).parquet(str(root / name))
-        observed[name] = observation.get
-    return observed
 
 
 def _publish(tmp: Path, out: Path) -> None:
@@ -212,7 +187,7 @@ def run(
     named = sorted(set(pc.strategies))
     per_strategy = [F.count_if(F.col("strategy") == name).alias(name) for name in named]
     try:
-        written = _write(frames, tmp, also={"pairs": per_strategy})
+        written = write_observed(frames, tmp, also={"pairs": per_strategy})
         inputs = {}
         for name, path in paths.items():
             rows_out, by_reason = reason_counts(checked[name])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 
@@ -38,6 +39,30 @@ def fingerprint(path: str, observed: Mapping[str, Any]) -> dict[str, Any]:
     """
     rows, total = int(observed["n"]), int(observed["total"] or 0) % 2**64
     return {"path": path, "rows": rows, "fingerprint": f"{rows:08x}-{total:016x}"}
+
+
+def write_observed(
+    frames: Mapping[str, DataFrame], root: Path, also: Mapping[str, Sequence[Column]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Write each frame as Parquet under `root`, observing its fingerprint aggregates as it is written.
+
+    Args:
+        frames: Outputs by name (their subdirectory of `root`).
+        root: Where to write them.
+        also: More aggregates to observe on some outputs, by name.
+
+    Returns:
+        The observed values by output name: ``n`` and ``total`` (for :func:`fingerprint`) and those of
+        `also`, counted by the write itself rather than by reading the output again.
+    """
+    observed = {}
+    for name, frame in frames.items():
+        observation = Observation(f"written:{name}")
+        extra = (also or {}).get(name, ())
+        written = frame.observe(observation, *fingerprint_aggregates(frame), *extra)
+        written.write.mode("error").parquet(str(root / name))
+        observed[name] = observation.get
+    return observed
 
 
 def output_entry(df: DataFrame, path: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from data_prep.job import _publish
-from data_prep.manifest import check_accounting, input_entry, output_entry, reason_counts
+from data_prep.manifest import check_accounting, fingerprint, input_entry, reason_counts, write_observed
 from data_prep.schemas import CATALOG
 from data_prep.validation import InputSchemaError, missing_columns
 
@@ -154,7 +154,6 @@ def catalog_from_entries(entries: DataFrame) -> DataFrame:
 
 
 def publish(
-    spark: SparkSession,
     out: str,
     frames: Mapping[str, DataFrame],
     inputs: Mapping[str, tuple[str, int, DataFrame]],
@@ -164,7 +163,6 @@ def publish(
     """Write the frames as Parquet under ``out`` with ``manifest.json``, atomically.
 
     Args:
-        spark: The session (to read back what was written).
         out: Output directory; replaced only if it is a previous output (has a manifest).
         frames: Output name (relative path) → frame.
         inputs: Input name → (path, rows read, checked frame with ``reason``).
@@ -186,11 +184,8 @@ def publish(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        for name, frame in frames.items():
-            frame.write.mode("error").parquet(str(tmp / name))
-        outputs = {
-            name: output_entry(spark.read.parquet(str(tmp / name)), str(out_dir / name)) for name in frames
-        }
+        written = write_observed(frames, tmp)
+        outputs = {name: fingerprint(str(out_dir / name), seen) for name, seen in written.items()}
         manifest = {**header, "inputs": entries, "outputs": outputs, "stats": dict(stats)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _publish(tmp, out_dir)

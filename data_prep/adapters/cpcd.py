@@ -261,4 +261,4 @@ def run(spark: SparkSession, input: str, out: str) -> dict[str, Any]:
     }
     counts["tracks_with_conflicting_metadata"] = tracks.where(F.col("variants") > 1).count()
     inputs = {name: (input, rows_in, frame) for name, (rows_in, frame) in checked.items()}
-    return publish(spark, out, frames, inputs, {"kind": "cpcd", "input": input}, counts)
+    return publish(out, frames, inputs, {"kind": "cpcd", "input": input}, counts)

@@ -218,4 +218,4 @@ def run(spark: SparkSession, input: str, out: str) -> dict[str, Any]:
         "tracks_with_conflicting_metadata": tracks.where(F.col("variants") > 1).count(),
     }
     inputs = {name: (", ".join(files), rows_in[name], frame) for name, frame in checked.items()}
-    return publish(spark, out, frames, inputs, {"kind": "mpd", "input": input}, stats)
+    return publish(out, frames, inputs, {"kind": "mpd", "input": input}, stats)

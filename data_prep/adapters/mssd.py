@@ -228,4 +228,4 @@ def run(spark: SparkSession, input: str, out: str) -> dict[str, Any]:
     stats = {"rows": checked["log"][1], "sessions": checked["sessions"][1], **dict(sorted(events.items()))}
     stats["tracks_with_conflicting_metadata"] = tracks.where(F.col("variants") > 1).count()
     inputs = {name: (path, rows_in, frame) for name, (path, rows_in, frame) in checked.items()}
-    return publish(spark, out, frames, inputs, {"kind": "mssd", "input": input}, stats)
+    return publish(out, frames, inputs, {"kind": "mssd", "input": input}, stats)

@@ -334,5 +334,5 @@ def test_mssd_missing_column_names_the_file(spark, tmp_path: Path) -> None:
 def test_publish_refuses_rows_that_do_not_add_up(spark, tmp_path: Path) -> None:
     checked = spark.createDataFrame([("{}", None), ("{}", "bad")], "raw string, reason string")
     with pytest.raises(RowAccountingError, match="in=3 out=1 quarantined=1"):
-        common.publish(spark, str(tmp_path / "out"), {}, {"rows": ("in", 3, checked)}, {}, {})
+        common.publish(str(tmp_path / "out"), {}, {"rows": ("in", 3, checked)}, {}, {})
     assert not (tmp_path / "out").exists()
