@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 demo: setup ## Run the main job on the embedded defaults (smoke recipe, simulated feedback)
 	$(BIN)/encore pipeline recipes/smoke/pipeline.yaml
 
-# Integration tests on two workers: most leave a core idle (tests/integration/conftest.py).
+# Integration tests on two workers, one module per work unit: most tests leave a core idle (tests/conftest.py).
 INTEGRATION := -m 'integration and not slow' -n $(or $(TEST_WORKERS),2) --no-loadscope-reorder --durations=25
 
 test: setup ## Run the unit tests, then the integration tests (Spark, training, MLflow)
