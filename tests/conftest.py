@@ -18,6 +18,7 @@ os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
 SMOKE_RUN_MODULES = frozenset({"test_browser.py", "test_notebooks.py", "test_pipeline.py"})
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: the tests also run without xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Under xdist (`-n N`), one work unit per test module, and one for all of :data:`SMOKE_RUN_MODULES`.
 

@@ -61,7 +61,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def prepared_smoke(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+def prepared_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`encore prep` of the smoke recipe with 20 simulated users, once per session: the `prepared/` directory.
 
     For tests that train on prepared data (resume, launchers, a full disk) and need no pipeline run.
@@ -69,7 +69,7 @@ def prepared_smoke(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
     Under xdist the first worker to need it builds it in the directory all workers share; the others
     wait for it, and build it again only if that failed.
     """
-    if worker_id == "master":
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: nobody to share it with
         return _prepare_smoke(tmp_path_factory.mktemp("smoke-prepared-20-users"))
     out = tmp_path_factory.getbasetemp().parent / "smoke-prepared-20-users"
     with FileLock(f"{out}.lock"):
