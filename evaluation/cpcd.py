@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from encore.prompts import normalise
+from encore.prompts import Track, catalog_key_index, normalise, parse_playlist, render_prompt, resolve
 
 SPLIT_SALT = "encore-cpcd-heldout:"
 HELDOUT_FRACTION = 0.2
@@ -76,6 +76,29 @@ def track_catalog(conversations: Iterable[Mapping[str, Any]]) -> list[CatalogTra
 def turn_query(conversation: Mapping[str, Any], turn: int) -> str:
     """The user's words up to and including ``turn`` (the conversation so far, system turns left out)."""
     return " ".join(str(t.get("user_query") or "") for t in conversation["turns"][: turn + 1])
+
+
+def turn_prompt(
+    conversation: Mapping[str, Any], turn: int, shortlist: Sequence[CatalogTrack]
+) -> list[dict[str, str]]:
+    """encore's chat prompt for one turn: its words as the request, earlier turns' words as the history,
+    ``shortlist`` (e.g. BM25's best tracks for the conversation so far) as the candidates."""
+    words = [str(t.get("user_query") or "") for t in conversation["turns"][: turn + 1]]
+    candidates = [Track(t.track_id, t.artist, t.title) for t in shortlist]
+    return render_prompt(words[-1], words[:-1], candidates)
+
+
+def answer_ranking(text: str, shortlist: Sequence[CatalogTrack]) -> list[str]:
+    """The shortlist track ids a model's answer names, in its order, each once.
+
+    A line counts when it resolves to a candidate as grounding resolves it (its id with that
+    candidate's artist and title, or an exact artist and title of another candidate); any other
+    line is dropped, so an invented track is a miss at its position's expense.
+    """
+    candidates = [Track(t.track_id, t.artist, t.title) for t in shortlist]
+    index = catalog_key_index(candidates)
+    picked = (resolve(line, candidates, index) for line in parse_playlist(text).tracks)
+    return list(dict.fromkeys(tid for tid in picked if tid is not None))
 
 
 def liked_per_turn(conversation: Mapping[str, Any]) -> list[list[str]]:

@@ -75,6 +75,7 @@ def conversation_scores(
     liked_per_turn: Sequence[Sequence[str]],
     ks: Sequence[int] = KS,
     n_seed: int = N_SEED,
+    turns: Collection[int] | None = None,
 ) -> dict[str, float] | None:
     """One conversation's scores: the mean over its scored turns (None when no turn is scored).
 
@@ -84,6 +85,8 @@ def conversation_scores(
         liked_per_turn: the tracks liked at each turn (for the seeds of later turns).
         ks: cut-offs.
         n_seed: liked tracks of each earlier turn removed as seeds.
+        turns: score only these turn indices (a subsample, e.g. :func:`last_scorable_turn`); the
+            rankings of the other turns are ignored, their likes still seed the turns after them.
 
     Raises:
         ValueError: ``ranked_per_turn`` and ``liked_per_turn`` differ in length.
@@ -92,15 +95,29 @@ def conversation_scores(
         raise ValueError(f"{len(ranked_per_turn)} rankings for {len(liked_per_turn)} turns")
     seeds: set[str] = set()
     per_turn: list[dict[str, float]] = []
-    for ranked, new_seeds in zip(ranked_per_turn, seed_tracks(liked_per_turn, n_seed), strict=True):
+    pairs = zip(ranked_per_turn, seed_tracks(liked_per_turn, n_seed), strict=True)
+    for turn, (ranked, new_seeds) in enumerate(pairs):
         gold = [t for t in dict.fromkeys(goal) if t not in seeds]
-        if gold:
+        if gold and (turns is None or turn in turns):
             kept = [t for t in dict.fromkeys(ranked) if t not in seeds]
             per_turn.append(turn_scores(set(gold), kept, ks))
         seeds.update(new_seeds)  # seeds of this turn apply from the next turn on
     if not per_turn:
         return None
     return {name: sum(s[name] for s in per_turn) / len(per_turn) for name in per_turn[0]}
+
+
+def last_scorable_turn(
+    goal: Sequence[str], liked_per_turn: Sequence[Sequence[str]], n_seed: int = N_SEED
+) -> int | None:
+    """The last turn whose gold set is not empty once the earlier turns' seeds are removed (None if none)."""
+    seeds: set[str] = set()
+    last = None
+    for turn, new_seeds in enumerate(seed_tracks(liked_per_turn, n_seed)):
+        if any(t not in seeds for t in goal):
+            last = turn
+        seeds.update(new_seeds)
+    return last
 
 
 def macro_average(per_conversation: Sequence[Mapping[str, float] | None]) -> dict[str, float]:

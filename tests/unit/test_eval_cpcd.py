@@ -9,11 +9,13 @@ import pytest
 from evaluation.cpcd import (
     BM25Ranker,
     CatalogTrack,
+    answer_ranking,
     is_heldout,
     liked_per_turn,
     load_conversations,
     shown_per_turn,
     track_catalog,
+    turn_prompt,
     turn_query,
 )
 from evaluation.tasks.retrieval import conversation_scores
@@ -68,6 +70,25 @@ def test_bm25_ranks_matching_words_first_and_breaks_ties_by_id() -> None:
     assert ranker.rank("hey ya", k=1) == ["a"]
     assert ranker.rank("nothing matches", k=3) == ["a", "b", "e"]
     assert ranker.rank("hey ya", k=5, among=["e", "b", "zzz"]) == ["b", "e"]
+
+
+def test_turn_prompt_and_answer_ranking() -> None:
+    shortlist = track_catalog([CONVERSATION])  # a (Hey Ya!), b (Uptown Funk)
+    prompt = turn_prompt(CONVERSATION, 1, shortlist)
+    assert [m["role"] for m in prompt] == ["system", "user"]
+    user = prompt[1]["content"]
+    assert user.startswith("Request: more like Hey Ya\n")
+    assert "- upbeat dance party" in user  # the earlier turn's words are the history
+    assert "c1 | Outkast - Hey Ya!" in user and "c2 | Mark Ronson, Bruno Mars - Uptown Funk" in user
+    answer = "\n".join([
+        "c2 | Mark Ronson, Bruno Mars - Uptown Funk",
+        "c1 | Outkast - Invented Title",  # right id, wrong title: not a pick
+        "c9 | Outkast - Hey Ya!",  # wrong id, but an exact artist and title of a candidate
+        "c2 | Mark Ronson, Bruno Mars - Uptown Funk",  # repeated: counted once
+        "some chatter",
+    ])  # fmt: skip
+    assert answer_ranking(answer, shortlist) == ["b", "a"]
+    assert answer_ranking("", shortlist) == []
 
 
 @pytest.mark.skipif(

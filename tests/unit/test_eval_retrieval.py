@@ -7,6 +7,7 @@ import pytest
 from evaluation.tasks.retrieval import (
     conversation_scores,
     hit_at_k,
+    last_scorable_turn,
     macro_average,
     mrr_at_k,
     recall_at_k,
@@ -54,6 +55,19 @@ def test_turn_without_gold_left_is_skipped() -> None:
     scores = conversation_scores([["g1"], ["g2"]], ["g1"], [["g1"], []], ks=(1,))
     assert scores == {"hit@1": 1.0, "mrr@1": 1.0, "recall@1": 1.0}  # turn 1 has no gold left
     assert conversation_scores([["g1"]], [], [[]], ks=(1,)) is None
+
+
+def test_scoring_a_subsample_of_turns_keeps_earlier_seeds() -> None:
+    liked = [["g1", "x"], [], ["g2", "g3", "g4"]]
+    # Turn 1 alone: g1 and x were seeded at turn 0 and leave the ranking, so [y, g1, g2] hits g2 at rank 2.
+    scores = conversation_scores([["g1"], ["y", "g1", "g2"], ["g9"]], GOAL, liked, ks=(1, 5), turns={1})
+    assert scores == pytest.approx(
+        {"hit@1": 0.0, "mrr@1": 0.0, "recall@1": 0.0, "hit@5": 1.0, "mrr@5": 0.5, "recall@5": 1 / 3}
+    )
+    assert last_scorable_turn(GOAL, liked) == 2
+    assert last_scorable_turn(["g1"], [["g1"], [], []]) == 0  # nothing gold is left after turn 0
+    assert last_scorable_turn([], [[]]) is None
+    assert conversation_scores([["g1"]], GOAL, [[]], turns=set()) is None
 
 
 def test_macro_average_weights_conversations_equally() -> None:
