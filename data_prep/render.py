@@ -1,14 +1,12 @@
 """Prompt and playlist rendering inside Spark, as column expressions that write what encore.prompts writes.
 
-The text of a prompt or an answer is built from SQL string functions (no per-row Python), over a
-catalog whose per-track attribute text (``attrs``) comes from :func:`encore.prompts.describe` itself,
-through a pandas UDF on the catalog, the smallest input. The fixed words come from encore.prompts'
-constants; a property test checks that both renderings agree character for character.
+The text of a prompt or an answer is built from SQL string functions, with no Python in the
+executors; the fixed words come from encore.prompts' constants. A property test checks that both
+renderings agree character for character.
 """
 
 from __future__ import annotations
 
-import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
@@ -20,22 +18,26 @@ from encore.prompts import (
     NO_CANDIDATES,
     REQUEST_PREFIX,
     SYSTEM_PROMPT,
-    Track,
-    describe,
 )
 
 # TRACK plus the candidate line's attribute text.
 SHOWN_TRACK = StructType([*TRACK.fields, StructField("attrs", StringType())])
 
 
-@F.pandas_udf(StringType())  # type: ignore[call-overload]
-def _describe_udf(genre: pd.Series, year: pd.Series, energy: pd.Series) -> pd.Series:
-    def one(g: object, y: float, e: float) -> str:  # null year/energy arrive as NaN
-        year = None if pd.isna(y) else int(y)
-        energy = None if pd.isna(e) else float(e)
-        return describe(Track("", "", "", g if isinstance(g, str) else "", year, energy))
+def describe(genre: Column, year: Column, energy: Column) -> Column:
+    """:func:`encore.prompts.describe` as a column: ``folk, 1972, energy 0.2``.
 
-    return pd.Series([one(g, y, e) for g, y, e in zip(genre, year, energy, strict=True)], dtype=object)
+    ``format_number(x, '0.0')`` is Java's ``DecimalFormat``, which rounds the double's exact binary
+    value half to even, as Python's ``:.1f`` does (0.25 → 0.2, 0.35 → 0.3, -0.0 → -0.0); the two differ
+    only on non-finite values and beyond 1e16, which the catalog's validation (energy in [0, 1]) keeps out.
+    """
+    energy_text = F.call_function("format_number", energy, F.lit("0.0"))
+    parts = F.array(
+        F.when(genre != "", genre),
+        F.when(year != 0, year.cast("string")),
+        F.when(energy.isNotNull(), F.concat(F.lit("energy "), energy_text)),
+    )
+    return F.concat_ws(", ", parts)  # skips the nulls, as describe skips empty attributes
 
 
 def _message(role: str, content: Column) -> Column:
@@ -101,7 +103,7 @@ def render_prompt(request: Column, history: Column, candidates: Column) -> Colum
 
 def with_attrs(tracks: DataFrame) -> DataFrame:
     """Add ``attrs``, the text a candidate line shows after the title, to rows with ``genre, year, energy``."""
-    return tracks.withColumn("attrs", _describe_udf(F.col("genre"), F.col("year"), F.col("energy")))
+    return tracks.withColumn("attrs", describe(F.col("genre"), F.col("year"), F.col("energy")))
 
 
 def attach_tracks(responses: DataFrame, catalog: DataFrame) -> DataFrame:

@@ -6,7 +6,7 @@ the first reason that fails, checked in this order:
 - all inputs: ``invalid_utf8``, ``malformed_json``, ``missing_field:<col>`` (required columns, in
   :data:`data_prep.schemas.REQUIRED` order), ``wrong_type:<col>`` (a non-null value that does not
   cast, in schema order);
-- catalog: ``duplicate_track_id``;
+- catalog: ``energy_out_of_range`` (not a number in [0, 1]), ``duplicate_track_id``;
 - responses: ``empty_request``, ``request_too_long``, ``empty_playlist``, ``unknown_track_id``
   (in ``track_ids`` or ``candidates``), ``duplicate_response_id``;
 - interactions: ``missing_field:track_id`` (track-level events only), ``unknown_event``,
@@ -171,8 +171,12 @@ def _flag_absent(df: DataFrame, reference: DataFrame, key: str, ref_key: str, re
 
 
 def validate_catalog(parsed: DataFrame) -> DataFrame:
-    """Catalog checks on top of :func:`parse_lines`: a track id appears once."""
-    return _flag_duplicates(parsed, ["track_id"], "duplicate_track_id")
+    """Catalog checks on top of :func:`parse_lines`: an energy is in [0, 1], a track id appears once."""
+    energy = F.col("energy")
+    checked = _first_failure(
+        parsed, F.when(F.isnan(energy) | (energy < 0) | (energy > 1), F.lit("energy_out_of_range"))
+    )
+    return _flag_duplicates(checked, ["track_id"], "duplicate_track_id")
 
 
 def validate_responses(parsed: DataFrame, catalog: DataFrame, *, max_request_chars: int) -> DataFrame:

@@ -65,6 +65,7 @@ def _dataset(root: Path) -> dict[str, str]:
         {"track_id": None, "title": "x", "artist": "y"},
         {"track_id": "t1", "title": "Song 1", "artist": "Zz dup"},  # sorts after the original t1
         {"track_id": "t9", "title": "a", "artist": "b", "year": "abc"},
+        {"track_id": "t8", "title": "c", "artist": "d", "energy": 1.7},
     ]
     responses = [
         _resp("r1", "s1", "user-alice", ["t1", "t2", "t3"]),
@@ -132,6 +133,7 @@ EXPECTED_QUARANTINE = [
     ("catalog", "missing_field:track_id", ""),
     ("catalog", "duplicate_track_id", "t1"),
     ("catalog", "wrong_type:year", "t9"),
+    ("catalog", "energy_out_of_range", "t8"),
     ("responses", "missing_field:user_id", "b1"),
     ("responses", "wrong_type:turn", "b2"),
     ("responses", "empty_request", "b3"),
@@ -193,7 +195,7 @@ def test_run_writes_consistent_outputs(spark, tmp_path: Path) -> None:
     reasons = {name: {} for name in ("catalog", "responses", "interactions", "intents")}
     for name, reason, _ in EXPECTED_QUARANTINE:
         reasons[name][reason] = reasons[name].get(reason, 0) + 1
-    expected_inputs = {"catalog": (9, 6), "responses": (18, 8), "interactions": (22, 10), "intents": (3, 1)}
+    expected_inputs = {"catalog": (10, 6), "responses": (18, 8), "interactions": (22, 10), "intents": (3, 1)}
     for name, (rows_in, rows_out) in expected_inputs.items():
         entry = manifest["inputs"][name]
         assert (entry["rows_in"], entry["rows_out"]) == (rows_in, rows_out), name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -9,17 +10,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from data_prep.render import SHOWN_TRACK, render_answer, render_prompt, with_attrs
+from data_prep.render import SHOWN_TRACK, describe, render_answer, render_prompt, with_attrs
 from data_prep.schemas import TRACK
 from encore.prompts import Track, render_playlist
+from encore.prompts import describe as python_describe
 from encore.prompts import render_prompt as python_prompt
 
 pytestmark = pytest.mark.integration
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
-# Energies on and beside the rounding edges of `:.1f` (0.25, 0.35, 0.05 …), and nulls.
+# Energies on and beside the rounding edges of `:.1f` (0.25, 0.35, 0.05 …), and nulls: the validated
+# catalog's range, [0, 1] (-0.0 passes `energy < 0`).
 ENERGY = st.one_of(
-    st.none(), st.sampled_from([0.05, 0.15, 0.25, 0.35, 0.45, 0.95, 0.0, 1.0]), st.floats(0, 1)
+    st.none(),
+    st.sampled_from([0.05, 0.15, 0.25, 0.35, 0.45, 0.75, 0.95, 0.0, -0.0, 1.0, 0.049999999999999996]),
+    st.floats(0, 1),
 )
 TRACKS = st.lists(
     st.builds(
@@ -41,6 +46,16 @@ TRACK_TYPE = "struct<" + ",".join(f"{f.name}:{f.dataType.simpleString()}" for f 
 
 def _row(track: Track) -> dict[str, Any]:
     return {name: getattr(track, name) for name in TRACK.fieldNames()}
+
+
+def test_attribute_text_equals_describe_on_a_sweep_of_energies(spark) -> None:
+    rng = random.Random(0)
+    energies = [k / 1000 for k in range(1001)] + [rng.random() for _ in range(3000)] + [-0.0, None]
+    rows = [(e, ["", "folk", None][i % 3], [None, 0, 1972][i % 3]) for i, e in enumerate(energies)]
+    df = spark.createDataFrame(rows, "energy double, genre string, year int")
+    got = df.select("energy", "genre", "year", describe(F.col("genre"), F.col("year"), F.col("energy")))
+    for energy, genre, year, text in got.collect():
+        assert text == python_describe(Track("", "", "", genre or "", year, energy)), (energy, genre, year)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
