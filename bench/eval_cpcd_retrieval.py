@@ -72,7 +72,7 @@ def model_rankings(
     prompts: list[list[dict[str, str]]],
     shortlists: list[list[CatalogTrack]],
     *,
-    max_new_tokens: int,
+    max_new_tokens: int | None,
     batch_size: int,
 ) -> tuple[list[list[str]], list[str]]:
     """One model's rankings (and raw answers) for ``prompts``: ``base`` or a stage of the recipe's output."""
@@ -90,9 +90,8 @@ def model_rankings(
         sys.exit(f"model {model!r}: no trained adapter at {', '.join(missing)} (run the recipe first)")
     set_seed(recipe.seed)
     policy, tokenizer = load_policy(recipe.base_model, adapters, trust_remote_code=recipe.trust_remote_code)
-    answers = generate_playlists(
-        policy, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size
-    )
+    budget = max_new_tokens or recipe.eval.max_new_tokens
+    answers = generate_playlists(policy, tokenizer, prompts, max_new_tokens=budget, batch_size=batch_size)
     del policy
     gc.collect()
     return [answer_ranking(a, s) for a, s in zip(answers, shortlists, strict=True)], answers
@@ -127,7 +126,7 @@ def main() -> None:
     )
     parser.add_argument("--models", default="base,sft,dpo", help="with --recipe: base and/or trained stages")
     parser.add_argument("--shortlist", type=int, default=20, help="with --recipe: BM25 candidates per prompt")
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the recipe's eval budget")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", type=Path, default=None, help="write the scores and sample answers as JSON")
     args = parser.parse_args()
