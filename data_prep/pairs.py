@@ -76,19 +76,13 @@ def build_pairs(
     Returns:
         Rows of :data:`data_prep.schemas.PAIRS`.
     """
-    # The strategies and finalize_pairs read a 96-bit key of each prompt's text in place of the text
-    # (a one-message stand-in), so their joins, shuffles and windows move short rows; the text, the
-    # widest column, is joined once to the pairs that remain. Equal keys mean equal text, so the
-    # de-duplication sees the same duplicates and the output is the same.
-    keyed = scored.withColumn("_key", F.concat_ws(":", F.xxhash64("prompt"), F.hash("prompt")))
-    texts = keyed.groupBy("_key").agg(F.any_value("prompt").alias("_text"))
-    stand_in = F.array(F.struct(F.lit("key").alias("role"), F.col("_key").alias("content")))
-    light = keyed.withColumn("prompt", stand_in).drop("_key")
     built = {
-        "response": lambda: response_pairs(light, min_margin=min_margin),
-        "edit": lambda: edit_pairs(light, interactions, values, min_margin=min_margin, early_skip=early_skip),
-        "refinement": lambda: refinement_pairs(light, interactions),
-        "liked_disliked": lambda: liked_disliked_pairs(light, interactions, values),
+        "response": lambda: response_pairs(scored, min_margin=min_margin),
+        "edit": lambda: edit_pairs(
+            scored, interactions, values, min_margin=min_margin, early_skip=early_skip
+        ),
+        "refinement": lambda: refinement_pairs(scored, interactions),
+        "liked_disliked": lambda: liked_disliked_pairs(scored, interactions, values),
     }
     unknown = sorted(set(strategies) - set(built))
     if unknown:
@@ -99,6 +93,4 @@ def build_pairs(
     union = frames[0]
     for frame in frames[1:]:
         union = union.unionByName(frame)
-    pairs = finalize_pairs(union, max_per_prompt=max_per_prompt, max_per_user=max_per_user, seed=seed)
-    with_text = pairs.join(texts, pairs["prompt"][0]["content"] == texts["_key"])
-    return with_text.withColumn("prompt", F.col("_text")).select(*PAIRS.fieldNames())
+    return finalize_pairs(union, max_per_prompt=max_per_prompt, max_per_user=max_per_user, seed=seed)

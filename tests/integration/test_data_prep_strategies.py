@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, Row
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from data_prep import schemas
-from data_prep.pairs import build_pairs, finalize_pairs
+from data_prep.pairs import finalize_pairs
 from data_prep.strategies import edit_pairs, liked_disliked_pairs, refinement_pairs, response_pairs
 from encore.prompts import Track, render_playlist, render_prompt
 
@@ -102,12 +102,9 @@ def _check(got: DataFrame, expected: list[Row]) -> None:
     assertDataFrameEqual(got, expected)
 
 
-CANDS = ["t1", "t2", "t3", "t4", "t5", "t6"]
-
-
-def _response_scored(spark) -> DataFrame:
-    cands, other = CANDS, ["t1", "t2", "t3", "t4", "t5"]
-    return spark.createDataFrame(
+def test_response_pairs(spark) -> None:
+    cands, other = ["t1", "t2", "t3", "t4", "t5", "t6"], ["t1", "t2", "t3", "t4", "t5"]
+    scored = spark.createDataFrame(
         [
             _scored_row("rA", "s1", 0, ["t1", "t2"], cands, 1.0),
             _scored_row("rB", "s1", 0, ["t2", "t1"], cands, 0.6),  # the same tracks in another order
@@ -121,10 +118,6 @@ def _response_scored(spark) -> DataFrame:
         ],
         SCORED,
     )
-
-
-def test_response_pairs(spark) -> None:
-    scored, cands = _response_scored(spark), CANDS
     prompt, p = _prompt("request s1/0", cands), "s1/0"
     a = lambda ids: _answer(ids, cands)  # noqa: E731
     # Margin >= 0.3: rA>rB 0.4, rA>rC 0.4, rA>rG 0.6, rE>rG 0.3 (0.7 - 0.4 = 0.29999999999999993 in floats);
@@ -139,26 +132,6 @@ def test_response_pairs(spark) -> None:
             _pair(prompt, a(["t1", "t2"]), a(["t5", "t6"]), (p, "rE", "rG"), (0.7, 0.4), "response"),
         ],
     )
-
-
-def test_build_pairs_puts_the_prompt_text_back(spark) -> None:
-    # build_pairs runs the strategies and the caps over a key of each prompt's text, then joins the text.
-    scored = _response_scored(spark)
-    other = spark.createDataFrame(
-        [_scored_row("rX", "s2", 0, ["t1"], CANDS, 0.9), _scored_row("rY", "s2", 0, ["t2"], CANDS, 0.1)],
-        SCORED,
-    )
-    scored = scored.unionByName(other)
-    interactions = spark.createDataFrame([], INTERACTIONS)
-    values = spark.createDataFrame([], VALUES)
-    kw: dict[str, Any] = {"min_margin": 0.3, "max_per_prompt": 2, "max_per_user": 3, "seed": 7}
-    got = build_pairs(scored, interactions, values, strategies=["response"], early_skip=0.25, **kw)
-    caps = {k: kw[k] for k in ("max_per_prompt", "max_per_user", "seed")}
-    expected = finalize_pairs(response_pairs(scored, min_margin=0.3), **caps)
-    _check(got, expected.collect())
-    assert got.count() == 3  # s1/0 keeps its 2 widest (rA>rG, then a seeded pick), s2/0 its one pair
-    with pytest.raises(ValueError, match="unknown pair strategies"):
-        build_pairs(scored, interactions, values, strategies=["nope"], early_skip=0.25, **kw)
 
 
 def test_edit_pairs(spark) -> None:
