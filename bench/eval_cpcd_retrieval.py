@@ -35,9 +35,8 @@ import gc
 import json
 import random
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evaluation.cpcd import (
     HELDOUT_FRACTION,
@@ -62,12 +61,14 @@ DEFAULT_DATA = (
     / "cpcd"
     / "cpcd_v1.dialogs.dev.train.jsonl"
 )
+if TYPE_CHECKING:
+    from encore.config import Recipe
+
 NAMES = [f"{m}@{k}" for m in ("hit", "mrr", "recall") for k in KS]
 
 
 def model_rankings(
-    recipe_path: Path,
-    overrides: Sequence[str],
+    recipe: Recipe,
     model: str,
     prompts: list[list[dict[str, str]]],
     shortlists: list[list[CatalogTrack]],
@@ -78,17 +79,12 @@ def model_rankings(
     """One model's rankings (and raw answers) for ``prompts``: ``base`` or a stage of the recipe's output."""
     from transformers import set_seed
 
-    from encore.config import load_recipe
     from encore.stages.evaluate import adapters_for
     from encore.train.lora import load_policy
     from evaluation.generate import generate_playlists
 
-    recipe = load_recipe(recipe_path, list(overrides))
-    adapters = adapters_for(recipe, model)
-    missing = [str(a) for a in adapters if not a.exists()]
-    if missing:
-        sys.exit(f"model {model!r}: no trained adapter at {', '.join(missing)} (run the recipe first)")
     set_seed(recipe.seed)
+    adapters = adapters_for(recipe, model)
     policy, tokenizer = load_policy(recipe.base_model, adapters, trust_remote_code=recipe.trust_remote_code)
     budget = max_new_tokens or recipe.eval.max_new_tokens
     answers = generate_playlists(policy, tokenizer, prompts, max_new_tokens=budget, batch_size=batch_size)
@@ -170,13 +166,19 @@ def main() -> None:
             f"bm25-shortlist{args.shortlist}": [],
             f"random-shortlist{args.shortlist}": [],
         }
+        from encore.config import load_recipe
+        from encore.stages.evaluate import adapters_for
+
+        recipe = load_recipe(args.recipe, args.overrides)
         models = [m for m in args.models.split(",") if m]
+        missing = [str(a) for m in models for a in adapters_for(recipe, m) if not a.exists()]
+        if missing:  # before any model generates
+            sys.exit(f"no trained adapter at {', '.join(missing)} (run the recipe first)")
+        prompts = [turn_prompt(held[c], t, s) for c, t, s in shortlisted]
+        lists = [s for _, _, s in shortlisted]
         for name in models:
-            prompts = [turn_prompt(held[c], t, s) for c, t, s in shortlisted]
-            lists = [s for _, _, s in shortlisted]
             per_turn[name], answers[name] = model_rankings(
-                args.recipe,
-                args.overrides,
+                recipe,
                 name,
                 prompts,
                 lists,
