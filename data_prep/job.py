@@ -173,6 +173,7 @@ def run(
             early_skip=rw.early_skip,
             max_per_prompt=pc.max_per_prompt,
             max_per_user=pc.max_per_user,
+            edit_rejected=pc.edit_rejected,
             seed=seed,
         ),
         "unpaired": build_unpaired(

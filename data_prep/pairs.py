@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from data_prep.schemas import PAIRS
+from data_prep.settings import EditRejected
 from data_prep.strategies import edit_pairs, liked_disliked_pairs, refinement_pairs, response_pairs
 
 
@@ -58,6 +59,7 @@ def build_pairs(
     early_skip: float,
     max_per_prompt: int,
     max_per_user: int,
+    edit_rejected: EditRejected = "shown",
     seed: int = 0,
 ) -> DataFrame:
     """Pairs from the selected strategies, finalized (see :func:`finalize_pairs`).
@@ -69,6 +71,7 @@ def build_pairs(
         strategies: Names among ``response, edit, refinement, liked_disliked``.
         min_margin: Smallest reward gap for ``response`` and ``edit`` pairs.
         early_skip: Fraction of the track below which a plain skip is early.
+        edit_rejected: The ``edit`` pairs' rejected side (:func:`data_prep.strategies.edit_pairs`).
         max_per_prompt: See :func:`finalize_pairs`.
         max_per_user: See :func:`finalize_pairs`.
         seed: See :func:`finalize_pairs`.
@@ -79,7 +82,7 @@ def build_pairs(
     built = {
         "response": lambda: response_pairs(scored, min_margin=min_margin),
         "edit": lambda: edit_pairs(
-            scored, interactions, values, min_margin=min_margin, early_skip=early_skip
+            scored, interactions, values, min_margin=min_margin, early_skip=early_skip, rejected=edit_rejected
         ),
         "refinement": lambda: refinement_pairs(scored, interactions),
         "liked_disliked": lambda: liked_disliked_pairs(scored, interactions, values),

@@ -33,6 +33,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "refine": 0.0,  # a refinement asks for more; it does not say the playlist was bad
 }
 Strategy = Literal["response", "edit", "refinement", "liked_disliked"]
+EditRejected = Literal["shown", "truncated"]
 STRATEGIES: tuple[Strategy, ...] = ("response", "edit", "refinement", "liked_disliked")
 
 
@@ -70,6 +71,9 @@ class PairSettings(_Section):
 
     strategies: list[Strategy] = Field(default_factory=lambda: list(STRATEGIES))
     min_margin: float = Field(0.3, ge=0)  # response and edit pairs: smallest reward gap that pairs
+    # Edit pairs' rejected side: the playlist as `shown`, or `truncated` to the chosen's length so that
+    # chosen and rejected never differ in length (docs/data-prep.md, "Edit pairs and length").
+    edit_rejected: EditRejected = "shown"
     max_per_prompt: int = Field(4, ge=1)
     max_per_user: int = Field(200, ge=1)
 

@@ -11,7 +11,9 @@ the same.
 - ``edit``: the shown playlist (rejected) against itself with the tracks the user skipped early,
   disliked or removed taken out, each replaced, where possible, by a candidate the user saved or
   liked elsewhere in the session (chosen). Rewards are mean track values, so the margin is what the
-  edit gained.
+  edit gained. With ``edit_rejected="truncated"`` the rejected side is the shown playlist cut to the
+  chosen's length, so the pair differs in which tracks it holds and never in how many (DPO otherwise
+  learns from every edit pair that shorter answers win).
 - ``refinement``: after a ``refine`` event, each playlist of the next turn is chosen over the earlier
   playlist, for the refined request, when its reward is higher (the earlier tracks that are not
   among the new candidates are named ``c0``, as in open generation).
@@ -26,6 +28,7 @@ from pyspark.sql import functions as F
 
 from data_prep.render import render_answer
 from data_prep.schemas import PAIRS, TRACK_EVENTS
+from data_prep.settings import EditRejected
 from data_prep.splits import pair_id
 
 _DIGITS = 6
@@ -107,7 +110,13 @@ def _mean_value(tracks: Column, *maps: Column) -> Column:
 
 
 def edit_pairs(
-    scored: DataFrame, interactions: DataFrame, values: DataFrame, *, min_margin: float, early_skip: float
+    scored: DataFrame,
+    interactions: DataFrame,
+    values: DataFrame,
+    *,
+    min_margin: float,
+    early_skip: float,
+    rejected: EditRejected = "shown",
 ) -> DataFrame:
     """Shown playlist (rejected) vs the same with its negative tracks dropped or replaced (chosen).
 
@@ -117,6 +126,8 @@ def edit_pairs(
         values: Track values (:func:`data_prep.rewards.track_values`).
         min_margin: Smallest gain in mean track value that pairs.
         early_skip: Fraction of the track below which a plain skip is early (and the track negative).
+        rejected: ``shown``: the playlist as shown; ``truncated``: its first tracks, as many as the
+            chosen holds (a negative dropped from the tail then leaves no pair).
     """
     flags = _track_flags(interactions, early_skip)
     negatives = flags.where("negative").groupBy("response_id").agg(F.collect_set("track_id").alias("_neg"))
@@ -152,17 +163,23 @@ def edit_pairs(
 
     df = df.withColumn("_chosen", F.filter(F.transform(shown, edited), lambda t: t.isNotNull()))
     df = df.where(F.size("_chosen") > 0)
+    if rejected == "truncated":
+        df = df.withColumn("_rejected", F.slice(shown, F.lit(1), F.size("_chosen")))
+    else:
+        df = df.withColumn("_rejected", shown)
     pairs = _select(
         df,
         "edit",
         prompt=F.col("prompt"),
         chosen=render_answer(F.col("_chosen"), F.col("candidates_tracks")),
-        rejected=F.col("completion"),
+        rejected=F.col("completion")
+        if rejected == "shown"
+        else render_answer(F.col("_rejected"), F.col("candidates_tracks")),
         pair_id=pair_id(F.col("prompt_id"), F.concat("response_id", F.lit(":edit")), F.col("response_id")),
         prompt_id=F.col("prompt_id"),
         user_key=F.col("user_key"),
         reward_chosen=_mean_value(F.col("_chosen"), F.col("_vals"), F.col("_pos")),
-        reward_rejected=_mean_value(shown, F.col("_vals")),
+        reward_rejected=_mean_value(F.col("_rejected"), F.col("_vals")),
         split=F.col("split"),
     )
     return pairs.where(F.col("margin") >= F.lit(min_margin))

@@ -134,15 +134,20 @@ def test_response_pairs(spark) -> None:
     )
 
 
-def test_edit_pairs(spark) -> None:
-    cands = [f"t{i}" for i in range(1, 9)]
-    long_list = [f"t{i}" for i in range(1, 11)]
+EDIT_CANDIDATES = [f"t{i}" for i in range(1, 9)]
+LONG_LIST = [f"t{i}" for i in range(1, 11)]
+
+
+def _edit_inputs(spark) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Scored responses, interactions and track values for the edit strategy (see the tests below)."""
+    cands, long_list = EDIT_CANDIDATES, LONG_LIST
     scored = spark.createDataFrame(
         [
             _scored_row("r1", "s1", 0, ["t1", "t2", "t3", "t4"], cands, 0.0),
             _scored_row("r2", "s1", 1, ["t5", "t6"], cands, 0.0),
             _scored_row("r3", "s2", 0, ["t7", "t8", "t6"], cands, 0.0, user_key="u2"),
             _scored_row("r4", "s3", 0, long_list, long_list, 0.0, user_key="u3"),
+            _scored_row("r5", "s4", 0, ["t1", "t2", "t3"], cands, 0.0, user_key="u4"),
         ],
         SCORED,
     )
@@ -159,6 +164,9 @@ def test_edit_pairs(spark) -> None:
             ("r3", "t6", "skip", None, MS),  # unknown play time: early, as in the rewards
             ("r4", "t1", "skip", 10_000, MS),
             *[("r4", f"t{i}", "complete", MS, MS) for i in range(2, 11)],
+            ("r5", "t1", "complete", MS, MS),
+            ("r5", "t2", "complete", MS, MS),
+            ("r5", "t3", "dislike", 50_000, MS),  # the last track is the only negative
         ],
         INTERACTIONS,
     )
@@ -175,14 +183,24 @@ def test_edit_pairs(spark) -> None:
             ("r3", "t6", 2, -1.0, -1.0),
             ("r4", "t1", 0, -1.0, -1.0),
             *[("r4", f"t{i}", i - 1, 1.0, 1.0) for i in range(2, 11)],
+            ("r5", "t1", 0, 1.0, 1.0),
+            ("r5", "t2", 1, 1.0, 1.0),
+            ("r5", "t3", 2, -2.0, -2.0),
         ],
         VALUES,
     )
+    return scored, interactions, values
+
+
+def test_edit_pairs(spark) -> None:
+    scored, interactions, values = _edit_inputs(spark)
+    cands, long_list = EDIT_CANDIDATES, LONG_LIST
     # r1: t1 (early skip) and t4 (dislike) go; the session's only saved spare t5 takes t1's place, nothing is
     # left for t4. Chosen [t5, t2, t3]: (2 + 1 - 0.25) / 3; rejected (-1 + 1 - 0.25 - 2) / 4 = -0.5625.
     # r3: t7 (removed) and t6 (skip, unknown play time) go; t8 is in the playlist already, so no spare:
     # chosen [t8] = 2.0, rejected (-2 + 2 - 1) / 3. r2 has nothing negative.
     # r4: dropping its one early skip lifts the mean from (9 - 1) / 10 = 0.8 to 1.0: 0.2 < 0.3, no pair.
+    # r5: its disliked last track goes: chosen [t1, t2] = 1.0 over the shown (1 + 1 - 2) / 3 = 0.
     a = lambda ids: _answer(ids, cands)  # noqa: E731
     _check(
         edit_pairs(scored, interactions, values, min_margin=0.3, early_skip=0.25),
@@ -204,6 +222,15 @@ def test_edit_pairs(spark) -> None:
                 "edit",
                 user_key="u2",
             ),
+            _pair(
+                _prompt("request s4/0", cands),
+                a(["t1", "t2"]),
+                a(["t1", "t2", "t3"]),
+                ("s4/0", "r5:edit", "r5"),
+                (1.0, 0.0),
+                "edit",
+                user_key="u4",
+            ),
         ],
     )
     # The threshold is inclusive of what rounding makes equal: r4's 0.2 pairs at min_margin 0.2.
@@ -211,6 +238,37 @@ def test_edit_pairs(spark) -> None:
     assertDataFrameEqual(
         r4.select("chosen", "reward_chosen", "reward_rejected", "margin"),
         [Row(chosen=_answer(long_list[1:], long_list), reward_chosen=1.0, reward_rejected=0.8, margin=0.2)],
+    )
+
+
+def test_edit_pairs_truncated_rejected(spark) -> None:
+    """``truncated``: the rejected side is the shown playlist cut to the chosen's length."""
+    scored, interactions, values = _edit_inputs(spark)
+    a = lambda ids: _answer(ids, EDIT_CANDIDATES)  # noqa: E731
+    # r1: chosen [t5, t2, t3] as before, rejected the first three shown [t1, t2, t3]: (-1 + 1 - 0.25) / 3.
+    # r3: chosen [t8], rejected [t7] = -2.0. r4: rejected t1..t9 = (9 - 2) / 9 = 0.777778, 0.222 < 0.3.
+    # r5: its edit only dropped the tail, so chosen and rejected are the same two tracks: no pair.
+    _check(
+        edit_pairs(scored, interactions, values, min_margin=0.3, early_skip=0.25, rejected="truncated"),
+        [
+            _pair(
+                _prompt("request s1/0", EDIT_CANDIDATES),
+                a(["t5", "t2", "t3"]),
+                a(["t1", "t2", "t3"]),
+                ("s1/0", "r1:edit", "r1"),
+                (round(2.75 / 3, 6), round(-0.25 / 3, 6)),
+                "edit",
+            ),
+            _pair(
+                _prompt("request s2/0", EDIT_CANDIDATES),
+                a(["t8"]),
+                a(["t7"]),
+                ("s2/0", "r3:edit", "r3"),
+                (2.0, -2.0),
+                "edit",
+                user_key="u2",
+            ),
+        ],
     )
 
 
