@@ -20,6 +20,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from evaluation.paired import PAIRED_METRICS, pairable, successive_deltas
 from evaluation.score import EvalResult
 
 # The headline metrics, in the order a reviewer reads them; the table lists the rest after these.
@@ -45,6 +46,13 @@ def comparison_table(results: Mapping[str, EvalResult]) -> str:
         values = [_number(name, r.metrics.get(name)) for r in results.values()]
         lines.append(f"| {name} | " + " | ".join(values) + " |")
     return "\n".join(lines)
+
+
+PAIRED_NOTE = (
+    "Each model against the one before it on the same requests: mean per-request difference ± its "
+    "standard error, and on how many requests it is better or worse. A gap within about two standard "
+    "errors is not resolved by this eval set."
+)
 
 
 def _playlist(row: Mapping[str, Any]) -> str:
@@ -184,6 +192,20 @@ def html_report(
         + "</tr>"
         for n in ordered
     )
+    paired = ""
+    if pairable(results):
+        deltas = successive_deltas(results)
+        paired = (
+            f"<h2>Paired differences</h2><p>{escape(PAIRED_NOTE)}</p>"
+            f"<table><tr><th>metric</th>{''.join(f'<th>{escape(k)}</th>' for k in deltas)}</tr>"
+            + "".join(
+                f"<tr><td>{escape(m)}</td>"
+                + "".join(f'<td class="num">{escape(d[i].describe())}</td>' for d in deltas.values())
+                + "</tr>"
+                for i, m in enumerate(PAIRED_METRICS)
+            )
+            + "</table>"
+        )
     first = next(iter(results.values())).per_row if results else []
     samples = []
     for i in range(min(n_samples, len(first))):
@@ -202,7 +224,7 @@ def html_report(
     return (
         f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1>"
-        f"<h2>Metrics</h2><table><tr><th>metric</th>{head}</tr>{metrics}</table>"
+        f"<h2>Metrics</h2><table><tr><th>metric</th>{head}</tr>{metrics}</table>{paired}"
         f"<h2>Plots</h2>{''.join(_image(p) for p in images)}"
         f"<h2>Sample playlists</h2><p>The same requests for every model; lines in red (✗) are not grounded.</p>"
         f"<table><tr><th>request</th>{head}</tr>{''.join(samples)}</table></body></html>"

@@ -85,6 +85,8 @@ def test_eval_compares_base_sft_dpo(smoke: dict) -> None:
             assert 0.0 <= metrics[f"eval/{model}/{key}"] <= 1.0
     report = smoke["workdir"] / "outputs/smoke/eval/report.md"
     assert "base" in report.read_text() and (report.parent / "metrics.png").stat().st_size > 0
+    # Each model against the one before it, request by request (evaluation/paired.py).
+    assert "## Paired differences" in report.read_text() and "| dpo − sft |" in report.read_text()
 
 
 def test_registered_candidate_loads_in_a_fresh_process_with_the_same_playlists(smoke: dict) -> None:

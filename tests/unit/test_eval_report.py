@@ -91,3 +91,17 @@ def test_html_report_is_self_contained(tmp_path):
     assert '<span class="bad">Nobody - Nothing ✗</span>' in page
     assert "(no playlist) I cannot help" in page
     assert '<td class="num">0.800</td>' in page  # dpo's fulfillment
+    assert "Paired differences" not in page  # these rows name no prompt_id: nothing to pair them by
+
+
+def test_html_report_pairs_rows_by_prompt_id():
+    def scored(values: list[float]) -> EvalResult:
+        rows = [
+            {**r, "prompt_id": f"p{i}", "fulfillment": v}
+            for i, (r, v) in enumerate(zip(BASE.per_row, values, strict=True))
+        ]
+        return EvalResult({}, rows)
+
+    page = html_report("e", {"sft": scored([0.5, 0.5]), "dpo": scored([0.75, 0.25])}, [])
+    assert "<th>dpo − sft</th>" in page
+    assert '<td class="num">+0.000 ± 0.250 (1 better, 1 worse of 2)</td>' in page

@@ -21,7 +21,9 @@ from encore.config import Recipe
 from encore.tracking import stage_run, write_json
 from encore.train.lora import load_policy
 from evaluation.generate import generate_playlists
+from evaluation.paired import paired_table
 from evaluation.report import (
+    PAIRED_NOTE,
     comparison_table,
     html_report,
     plot_categories,
@@ -110,9 +112,11 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
             del model
             gc.collect()
         report_dir.mkdir(parents=True, exist_ok=True)
-        summary = "\n\n".join(
-            [f"# Evaluation: {recipe.name}", comparison_table(results), "## Samples", samples_table(results)]
-        )
+        sections = [f"# Evaluation: {recipe.name}", comparison_table(results)]
+        paired = paired_table(results)
+        if paired:
+            sections += ["## Paired differences", PAIRED_NOTE, paired]
+        summary = "\n\n".join([*sections, "## Samples", samples_table(results)])
         client = mlflow.MlflowClient()
         _, stage_runs = pipeline_runs(client, run.info.run_id)  # training curves from the sibling stage runs
         images = [
