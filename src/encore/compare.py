@@ -26,6 +26,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from encore.config import PREFERENCE_STAGE
+from evaluation.paired import PAIRED_METRICS, PairedDelta, paired_delta
 
 FINAL = "eval/final/"
 CATEGORY = "fulfillment/category/"
@@ -83,6 +84,7 @@ class RunView:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # every scored eval row of the final model
 
 
 @dataclass
@@ -131,8 +133,8 @@ def final_model(params: dict[str, str]) -> str:
     return "base"
 
 
-def load_samples(client: MlflowClient, runs: list[Run], model: str, n: int) -> list[dict[str, Any]]:
-    """The first `n` scored rows of `model` from the eval run's report (`report/per_row_<model>.json`)."""
+def load_rows(client: MlflowClient, runs: list[Run], model: str) -> list[dict[str, Any]]:
+    """The scored rows of `model` from the eval run's report (`report/per_row_<model>.json`)."""
     for run in runs:
         if run.data.tags.get("encore.stage") != "eval":
             continue
@@ -141,7 +143,7 @@ def load_samples(client: MlflowClient, runs: list[Run], model: str, n: int) -> l
                 path = client.download_artifacts(run.info.run_id, f"report/per_row_{model}.json", tmp)
             except (MlflowException, OSError):  # an eval run without that report: no samples
                 continue
-            return list(json.loads(Path(path).read_text()))[:n]
+            return list(json.loads(Path(path).read_text()))
     return []
 
 
@@ -156,10 +158,10 @@ def collect(client: MlflowClient, ref: str, n_samples: int = 5) -> RunView:
         if key.startswith("metric."):
             metrics.setdefault(FINAL + key.removeprefix("metric."), float(value))
     params = dict(root.data.params)
-    samples = load_samples(client, children or [root], final_model(params), n_samples)
+    rows = load_rows(client, children or [root], final_model(params))
     if not tags:  # a run: named by its pipeline run
         label = f"{root.info.run_name or 'run'} ({root.info.run_id[:8]})"
-    return RunView(label, root.info.run_id, params, metrics, samples)
+    return RunView(label, root.info.run_id, params, metrics, rows[:n_samples], rows)
 
 
 def param_diff(views: list[RunView]) -> list[tuple[str, list[str | None]]]:
@@ -189,6 +191,19 @@ def category_rows(views: list[RunView]) -> list[MetricRow]:
     """Final fulfilment per request category, compared like :func:`metric_rows`."""
     names = sorted({k for v in views for k in v.metrics if k.startswith(FINAL + CATEGORY)})
     return metric_rows(views, names)
+
+
+def paired_rows(views: list[RunView]) -> list[tuple[str, list[PairedDelta | None]]]:
+    """Per-request differences against the first view (:mod:`evaluation.paired`), one row per metric;
+    None for the baseline itself. Requests are matched by prompt id, so only runs evaluated on the same
+    eval set pair up (otherwise n is 0 and the cell reads –)."""
+    if not views or not views[0].rows or not all(row.get("prompt_id") for v in views for row in v.rows):
+        return []
+    base = views[0].rows
+    return [
+        (metric, [None] + [paired_delta(base, v.rows, metric, higher) for v in views[1:]])
+        for metric, higher in PAIRED_METRICS.items()
+    ]
 
 
 def sample_rows(views: list[RunView]) -> list[tuple[str, list[dict[str, Any] | None]]]:

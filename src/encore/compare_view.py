@@ -1,8 +1,10 @@
 """`encore compare` rendered twice: rich tables for the terminal and one self-contained HTML page.
 
-Both show the same four parts, built by `encore.compare`: the params that differ, the final eval metrics
+Both show the same five parts, built by `encore.compare`: the params that differ, the final eval metrics
 with deltas against the first reference (better in green, worse in red, by each metric's direction),
-fulfilment per request category, and the sample playlists for the same requests side by side.
+the per-request differences against it on the requests both answered (mean ± standard error, requests
+better and worse: is a delta larger than its noise?), fulfilment per request category, and the sample
+playlists for the same requests side by side.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from encore.compare import (
     RunView,
     category_rows,
     metric_rows,
+    paired_rows,
     param_diff,
     playlist_lines,
     sample_rows,
@@ -70,8 +73,19 @@ def rich_tables(views: list[RunView]) -> list[Table]:
     tables = [
         params,
         _metric_table("final eval metrics (delta against the baseline)", views, metric_rows(views)),
-        _metric_table("fulfillment by request category", views, category_rows(views), FINAL + CATEGORY),
     ]
+    paired = paired_rows(views)
+    if paired:
+        table = Table(title="per-request differences against the baseline (mean ± standard error)")
+        table.add_column("metric")
+        for view in views[1:]:
+            table.add_column(view.label, justify="right")
+        for metric, deltas in paired:
+            table.add_row(metric, *[escape_rich(d.describe()) for d in deltas[1:] if d is not None])
+        tables.append(table)
+    tables.append(
+        _metric_table("fulfillment by request category", views, category_rows(views), FINAL + CATEGORY)
+    )
     samples = Table(title="sample playlists (✗ = not grounded in the catalog)", show_lines=True)
     samples.add_column("request")
     for view in views:
@@ -123,6 +137,13 @@ def html_page(views: list[RunView]) -> str:
         for k, values in param_diff(views)
     )
     head = "".join(f"<th>{escape(v.label)}</th>" for v in views)
+    paired = "".join(
+        f"<tr><td>{escape(metric)}</td>"
+        + "".join(f'<td class="num">{escape(d.describe())}</td>' for d in deltas[1:] if d is not None)
+        + "</tr>"
+        for metric, deltas in paired_rows(views)
+    )
+    paired_head = "".join(f"<th>{escape(v.label)}</th>" for v in views[1:])
     samples = "".join(
         f"<tr><td>{escape(request)}</td>"
         + "".join(f"<td>{_html_playlist(playlist_lines(r))}</td>" for r in rows)
@@ -134,6 +155,13 @@ def html_page(views: list[RunView]) -> str:
         f"</head><body><h1>encore compare</h1><p>Baseline: the first of {labels}.</p>"
         f"<h2>Params that differ</h2><table><tr><th>param</th>{head}</tr>{params}</table>"
         + _html_metrics("Final eval metrics (delta against the baseline)", views, metric_rows(views))
+        + (
+            "<h2>Per-request differences against the baseline</h2><p>Mean difference ± its standard "
+            "error over the requests both answered, and on how many the run is better or worse.</p>"
+            f"<table><tr><th>metric</th>{paired_head}</tr>{paired}</table>"
+            if paired
+            else ""
+        )
         + _html_metrics("Fulfillment by request category", views, category_rows(views), FINAL + CATEGORY)
         + f"<h2>Sample playlists</h2><p>Lines in red are not grounded in the catalog.</p>"
         f"<table><tr><th>request</th>{head}</tr>{samples}</table></body></html>"

@@ -9,11 +9,13 @@ import pytest
 from mlflow import MlflowClient
 
 from encore.compare import (
+    RunView,
     category_rows,
     collect,
     direction,
     metric_curves,
     metric_rows,
+    paired_rows,
     param_diff,
     pipeline_runs,
     playlist_lines,
@@ -58,12 +60,13 @@ def test_verdict_follows_the_direction():
 SAMPLES = {
     "a": [
         {"prompt_id": "p1", "request": "calm jazz", "lines": ["c1 | A - x", "c0 | Nobody - y"],
-         "grounded_lines": [True, False], "completion": "…"},
-        {"prompt_id": "p2", "request": "loud rock", "lines": [], "grounded_lines": [], "completion": "blah"},
+         "grounded_lines": [True, False], "completion": "…", "fulfillment": 0.5, "sim_saves": 1.0},
+        {"prompt_id": "p2", "request": "loud rock", "lines": [], "grounded_lines": [], "completion": "blah",
+         "fulfillment": 0.2, "sim_saves": 0.0},
     ],
     "b": [
         {"prompt_id": "p2", "request": "loud rock", "lines": ["c2 | B - z"], "grounded_lines": [True],
-         "completion": "…"},
+         "completion": "…", "fulfillment": 0.6, "sim_saves": 0.0},
     ],
 }  # fmt: skip
 
@@ -154,6 +157,20 @@ def test_samples_are_matched_by_prompt_id(store: dict):
     assert playlist_lines(rows[1][1][1]) == ["c2 | B - z"]
 
 
+def test_paired_differences_match_requests_by_prompt_id(store: dict):
+    views = [collect(store["client"], store["a"][0]), collect(store["client"], store["b"][0])]
+    assert len(views[0].rows) == 2 and len(views[1].rows) == 1
+    paired = dict(paired_rows(views))
+    fulfillment, saves = paired["fulfillment"], paired["sim_saves"]
+    assert fulfillment[0] is None and fulfillment[1] is not None and saves[1] is not None
+    assert (fulfillment[1].n, fulfillment[1].mean, fulfillment[1].better) == (1, pytest.approx(0.4), 1)
+    assert (saves[1].n, saves[1].mean, saves[1].better, saves[1].worse) == (1, 0.0, 0, 0)
+    assert paired["grounded"][1] is not None and paired["grounded"][1].n == 0  # not in these rows
+    no_eval = RunView("no eval", "r0")
+    assert all(d[1] is not None and d[1].n == 0 for _, d in paired_rows([views[0], no_eval]))
+    assert paired_rows([no_eval, views[0]]) == []  # no baseline rows: no table at all
+
+
 def test_html_is_self_contained_and_shows_every_part(store: dict, tmp_path: Path):
     views = [collect(store["client"], store["a"][0]), collect(store["client"], "models:/gen@champion")]
     page = html_page(views)
@@ -162,9 +179,11 @@ def test_html_is_self_contained_and_shows_every_part(store: dict, tmp_path: Path
     assert '<span class="better">(+0.100 better)</span>' in page
     assert '<span class="worse">(+0.100 worse)</span>' in page
     assert '<span class="bad">c0 | Nobody - y ✗</span>' in page
+    assert '<td class="num">+0.400 (1 better, 0 worse of 1)</td>' in page  # p2's fulfillment, a → b
     assert [t.title for t in rich_tables(views)] == [
         "params that differ",
         "final eval metrics (delta against the baseline)",
+        "per-request differences against the baseline (mean ± standard error)",
         "fulfillment by request category",
         "sample playlists (✗ = not grounded in the catalog)",
     ]
