@@ -123,7 +123,9 @@ def score_row(
     if panel and intent is not None:
         key = str(row.get("prompt_id") or row.get("request"))
         user = user_for(str(row.get("user_key") or key), panel)
-        grounded = [dict(records[tid]) for tid in playlist.track_ids if tid is not None and tid in records]
+        # A track the playlist repeats is played once: no listener saves the same song twice.
+        played = dict.fromkeys(tid for tid in playlist.track_ids if tid is not None and tid in records)
+        grounded = [dict(records[tid]) for tid in played]
         scored.update(replay_playlist(user, intent, grounded, key=key, n_replays=n_replays))
     return scored
 

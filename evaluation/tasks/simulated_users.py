@@ -12,7 +12,9 @@ Scoring rule: each eval request is replayed ``n_replays`` times through
 :func:`encore.simulator.simulate_feedback` (position bias, skips, saves, thumbs) with the request's hidden
 intent, for a listener drawn from a panel of simulated users (:func:`user_panel`; the same eval user
 always gets the same panel member, by a hash of its key). Only grounded tracks are played: a hallucinated
-line cannot be, and costs the playlist the saves it could have earned. ``sim_saves`` is the mean number of
+line cannot be, and costs the playlist the saves it could have earned. A track the playlist repeats is
+played once, at its first place (:func:`evaluation.score.score_row`): otherwise a policy that loops over
+its candidates earns a save for every repetition. ``sim_saves`` is the mean number of
 saves per replay, ``sim_skip_rate`` the skips over the tracks the listener started (``skip``, ``play`` or
 ``complete``; None when none was started), ``sim_thumbs_up`` and ``sim_thumbs_down`` the share of replays
 ending in that verdict, and ``sim_satisfaction`` the simulator's deterministic :func:`satisfaction`.

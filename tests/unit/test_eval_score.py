@@ -167,3 +167,13 @@ def test_empty_input():
 def test_length_mismatch_raises():
     with pytest.raises(ValueError, match="3 completions for 4 rows"):
         score_playlists(COMPLETIONS[:3], ROWS, CATALOG)
+
+
+def test_a_repeated_track_is_replayed_once():
+    # Row d asks for one folk song: Pink Moon once, or Pink Moon looped five times, earns the same replay.
+    catalog = CATALOG.assign(energy=[0.2, 0.3, 0.9, 0.4])
+    once = score_playlists([COMPLETIONS[3]], [ROWS[3]], catalog, n_replays=16).per_row[0]
+    looped = score_playlists(["\n".join([COMPLETIONS[3]] * 5)], [ROWS[3]], catalog, n_replays=16).per_row[0]
+    assert looped["format_duplicates"] == 1.0 and looped["n_lines"] == 5
+    assert once["sim_saves"] > 0  # the one track is on intent and saved in some replays
+    assert looped["sim_saves"] == once["sim_saves"] and looped["sim_skip_rate"] == once["sim_skip_rate"]
