@@ -77,9 +77,11 @@ def cut_lineage(frame: DataFrame) -> DataFrame:
     """Materialise `frame` and cut its lineage, surviving the loss of an executor.
 
     With a checkpoint directory set (a reliable, shared filesystem on a cluster) the frame is written
-    there; otherwise it is a local checkpoint kept in memory and on disk on two executors, so that a
+    there; otherwise it is a local checkpoint kept on the local disks of two executors, so that a
     worker dying mid-job leaves a copy of every block (with `localCheckpoint()`'s default single copy
-    the job fails: the lost blocks' lineage is gone, so they cannot be recomputed).
+    the job fails: the lost blocks' lineage is gone, so they cannot be recomputed). On disk, not in
+    memory: the memory store's serialized blocks of the rendered responses outgrew the heap at 16M
+    events (its accounting of them is approximate), and the OS page cache serves the reads anyway.
 
     The result's columns get fresh attribute ids (`toDF`): a checkpoint keeps the ids of the plan it
     cut, and a join of two frames cut from one lineage (the responses and the track values built from
@@ -88,5 +90,5 @@ def cut_lineage(frame: DataFrame) -> DataFrame:
     if frame.sparkSession.sparkContext.getCheckpointDir():
         cut = frame.checkpoint()
     else:
-        cut = frame.localCheckpoint(storageLevel=StorageLevel.MEMORY_AND_DISK_2)
+        cut = frame.localCheckpoint(storageLevel=StorageLevel.DISK_ONLY_2)
     return cut.toDF(*cut.columns)

@@ -211,7 +211,7 @@ def test_job_survives_losing_a_worker(
     lost = re.search(r"Checkpoint block \S+ not found[^\n]*", text)
     why = (
         f"\nIt lost a checkpointed partition: {lost[0]}\nlocalCheckpoint() keeps each partition only on the "
-        "executor that computed it; replicate it (storageLevel=StorageLevel.MEMORY_AND_DISK_2) or checkpoint() "
+        "executor that computed it; replicate it (storageLevel=StorageLevel.DISK_ONLY_2) or checkpoint() "
         "to a checkpoint dir (docs/scaling.md, 'Losing an executor')."
         if lost
         else ""
