@@ -207,8 +207,9 @@ def paired_rows(views: list[RunView]) -> list[tuple[str, list[PairedDelta | None
 
 
 def sample_rows(views: list[RunView]) -> list[tuple[str, list[dict[str, Any] | None]]]:
-    """(request, each view's scored row or None) for the requests of the first view, matched by prompt id."""
-    by_id = [{s.get("prompt_id") or s.get("request"): s for s in v.samples} for v in views]
+    """(request, each view's scored row or None) for the sample requests of the first view, each looked up
+    among all the scored rows of every view (matched by prompt id), not only among its own samples."""
+    by_id = [{s.get("prompt_id") or s.get("request"): s for s in v.rows or v.samples} for v in views]
     rows = []
     for sample in views[0].samples if views else []:
         key = sample.get("prompt_id") or sample.get("request")
@@ -219,7 +220,7 @@ def sample_rows(views: list[RunView]) -> list[tuple[str, list[dict[str, Any] | N
 def playlist_lines(row: dict[str, Any] | None) -> list[str]:
     """A scored row's playlist lines, each ungrounded line ending with ✗; the raw answer when nothing parsed."""
     if row is None:
-        return ["(not in this run's samples)"]
+        return ["(not in this run's eval rows)"]
     lines, flags = list(row.get("lines", [])), list(row.get("grounded_lines", []))
     if not lines:
         return ["(no playlist) " + str(row.get("completion", ""))[:80]]

@@ -152,9 +152,16 @@ def test_samples_are_matched_by_prompt_id(store: dict):
     rows = sample_rows(views)
     assert [request for request, _ in rows] == ["calm jazz", "loud rock"]
     assert playlist_lines(rows[0][1][0]) == ["c1 | A - x", "c0 | Nobody - y ✗"]
-    assert playlist_lines(rows[0][1][1]) == ["(not in this run's samples)"]
+    assert playlist_lines(rows[0][1][1]) == ["(not in this run's eval rows)"]
     assert playlist_lines(rows[1][1][0]) == ["(no playlist) blah"]
     assert playlist_lines(rows[1][1][1]) == ["c2 | B - z"]
+
+
+def test_a_sample_is_found_beyond_the_other_runs_own_samples():
+    first, second = SAMPLES["a"][1], {**SAMPLES["b"][0], "prompt_id": "p1", "request": "calm jazz"}
+    a = RunView("a", "r1", samples=[first], rows=[first, SAMPLES["a"][0]])
+    b = RunView("b", "r2", samples=[second], rows=[second, SAMPLES["b"][0]])
+    assert sample_rows([a, b]) == [("loud rock", [first, SAMPLES["b"][0]])]
 
 
 def test_paired_differences_match_requests_by_prompt_id(store: dict):
