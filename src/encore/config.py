@@ -24,6 +24,27 @@ class RecipeError(ValueError):
     """A recipe that cannot run; the message names the file and the key."""
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML's safe loader, reading ``1e-4`` as a float, as YAML 1.2 does.
+
+    PyYAML implements YAML 1.1, whose floats need a dot (``1.0e-4``): ``1e-4`` was the string
+    ``"1e-4"``, which pydantic sections coerce but TRL's ``args:`` pass on as they are (a DPO stage died
+    creating its optimizer, after SFT had run, on ``learning_rate: "2e-4"``).
+    """
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse recipe YAML (a file or a `--set` value) with :class:`_RecipeLoader`."""
+    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader subclass: safe
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -210,7 +231,7 @@ class Recipe(_Section):
 
 def _parse_value(text: str) -> Any:
     """`--set` values are YAML scalars or flow collections: `3`, `1e-4`, `true`, `[a, b]`."""
-    return yaml.safe_load(text) if text else ""
+    return read_yaml(text) if text else ""
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
@@ -245,7 +266,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_args
     """Read, override and validate a recipe; raise RecipeError naming the file and key on any problem."""
     source = str(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = read_yaml(Path(path).read_text()) or {}
     except FileNotFoundError:
         raise RecipeError(f"{source}: recipe file not found") from None
     except yaml.YAMLError as err:
@@ -274,7 +295,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_args
 
         for stage in TRAIN_STAGES:
             if getattr(recipe, stage).args:  # an empty block has nothing to check (and imports nothing)
-                check_trl_args(stage, getattr(recipe, stage).args, source)
+                args = getattr(recipe, stage).args
+                args.update(check_trl_args(stage, args, source))
     return recipe
 
 

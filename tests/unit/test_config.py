@@ -79,6 +79,21 @@ def test_overrides_use_dotted_keys_and_yaml_values() -> None:
     assert recipe.seed == 7
 
 
+def test_exponent_without_a_dot_is_a_float_in_files_and_overrides(tmp_path: Path) -> None:
+    # PyYAML (YAML 1.1) reads 2e-4 as a string; TRL then keeps it and fails only at the optimizer.
+    path = write(tmp_path, "name: x\nbase_model: builtin:tiny\nsft:\n  args:\n    learning_rate: 1e-4\n")
+    assert load_recipe(path).sft.args["learning_rate"] == 1e-4
+    recipe = load_recipe(SMOKE, ["dpo.args.learning_rate=2e-4", "dpo.args.beta=-1E+1", "name=1e3x"])
+    assert recipe.dpo.args["learning_rate"] == 2e-4 and recipe.dpo.args["beta"] == -10.0
+    assert recipe.name == "1e3x"
+
+
+def test_trl_args_given_as_strings_reach_trl_as_their_type() -> None:
+    recipe = load_recipe(SMOKE, ["dpo.args.learning_rate='2e-4'", "dpo.args.max_steps='3'"])
+    assert recipe.dpo.args["learning_rate"] == 2e-4 and recipe.dpo.args["max_steps"] == 3
+    assert load_recipe(SMOKE, ["dpo.args.loss_type=sigmoid"]).dpo.args["loss_type"] == ["sigmoid"]
+
+
 def test_malformed_override() -> None:
     with pytest.raises(RecipeError, match=r"section\.key=value"):
         load_recipe(SMOKE, ["seed"])

@@ -47,10 +47,17 @@ def _trl_config_class(stage: str) -> type:
     return classes[stage]
 
 
-def check_trl_args(stage: str, args: dict[str, Any], source: str) -> None:
-    """Unknown keys and wrongly typed values of an `args:` block, named with file and key."""
+def check_trl_args(stage: str, args: dict[str, Any], source: str) -> dict[str, Any]:
+    """Unknown keys and wrongly typed values of an `args:` block, named with file and key.
+
+    Returns:
+        The values given as strings that the check read as another type (``"2e-4"`` → 0.0002,
+        ``"true"`` → True), to replace in the block: TRL takes its values as they are, so a string
+        learning rate passed this check and then failed when the trainer built its optimizer.
+    """
     cls = _trl_config_class(stage)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    coerced: dict[str, Any] = {}
     for key, value in args.items():
         if key in _RESERVED:
             raise RecipeError(f"{source}: {stage}.args.{key} is set by encore ({_RESERVED[key]})")
@@ -68,9 +75,12 @@ def check_trl_args(stage: str, args: dict[str, Any], source: str) -> None:
         if isinstance(annotation, str):
             continue  # forward references: left to the dataclass itself
         try:
-            TypeAdapter(annotation).validate_python(value, strict=False)
+            checked = TypeAdapter(annotation).validate_python(value, strict=False)
         except ValidationError as err:
             msg = err.errors()[0]["msg"]
             raise RecipeError(f"{source}: {stage}.args.{key}={value!r}: {msg}") from None
         except Exception:  # pydantic cannot build a validator for some exotic annotations
             continue
+        if isinstance(args[key], str) and not isinstance(checked, str):
+            coerced[key] = checked
+    return coerced
