@@ -81,6 +81,6 @@ def check_trl_args(stage: str, args: dict[str, Any], source: str) -> dict[str, A
             raise RecipeError(f"{source}: {stage}.args.{key}={value!r}: {msg}") from None
         except Exception:  # pydantic cannot build a validator for some exotic annotations
             continue
-        if isinstance(args[key], str) and not isinstance(checked, str):
+        if isinstance(value, str) and not isinstance(checked, str):
             coerced[key] = checked
     return coerced
