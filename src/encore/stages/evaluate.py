@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import torch
 from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 
@@ -80,6 +81,8 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
             model, tokenizer = load_policy(
                 recipe.base_model, adapters_for(recipe, name), trust_remote_code=recipe.trust_remote_code
             )
+            # Generation and pair scoring follow the model; transformers types `to` as taking a model.
+            model.to("cuda" if torch.cuda.is_available() else "cpu")  # type: ignore[arg-type]
             completions = generate_playlists(
                 model,
                 tokenizer,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import torch
+import math
+
 from torch import nn
 
 
@@ -31,8 +32,10 @@ def max_change(before: dict[str, tuple[float, float]], after: dict[str, tuple[fl
 
 def lora_norm(model: nn.Module) -> float:
     """L2 norm of all `lora_B` weights: zero at initialisation, so > 0 means the adapter trained."""
-    total = torch.zeros((), dtype=torch.float64)
-    for name, param in model.named_parameters():
-        if "lora_B" in name:
-            total += param.detach().double().square().sum()
-    return total.sqrt().item()
+    # Summed as Python floats: the parameters may sit on an accelerator (or several).
+    total = sum(
+        param.detach().double().square().sum().item()
+        for name, param in model.named_parameters()
+        if "lora_B" in name
+    )
+    return math.sqrt(total)
