@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# On the CUDA machine, first call (README.md): keep the GGUF's first half in /tmp/encore-gpu, install
+# the carried wheels into /tmp/encore-gpu/site, and import every module the stages need.
+set -uo pipefail
+work=/tmp/encore-gpu
+nvidia-smi -L; python3 --version
+mkdir -p "$work" && cp .offline_gpu/gguf.part1 "$work/" || exit 2
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$work/site" \
+  .offline_gpu/whl/*.whl || exit 3
+PYTHONPATH="$work/site:$PWD/src:$PWD" python3 -c "
+import torch, transformers, trl, peft, datasets, mlflow, pandas, pyarrow, accelerate, huggingface_hub
+from trl import SFTTrainer, DPOTrainer
+import encore.stages.sft, encore.stages.dpo, encore.stages.evaluate
+for m in (torch, transformers, trl, peft, datasets, mlflow, pandas, pyarrow, accelerate, huggingface_hub):
+    print(m.__name__, m.__version__)
+print(torch.cuda.get_device_name())
+" || exit 4
