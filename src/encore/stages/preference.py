@@ -1,0 +1,113 @@
+"""What the preference stages (DPO, KTO, ORPO, SimPO) share: one run of a TRL trainer on a fresh LoRA adapter.
+
+Each stage trains a new adapter on the model the stages before it made (their adapters merged in; the
+base when SFT is disabled), on `prepared/pairs` or, for KTO, `prepared/unpaired`. The stages differ
+only in what :class:`PreferenceStage` holds: their data, their TRL config and trainer, the TRL args
+they set around the recipe's, and whether the trainer has a reference model. Where it has one, the
+reference is the start model with the new adapter disabled, so no second copy is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from datasets import Dataset
+from transformers import set_seed
+
+from encore.config import Recipe
+from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
+from encore.train.data import read_split
+from encore.train.lora import build_lora_config, export_merged, load_start_model
+from encore.train.run import train_adapter, trl_args
+
+
+@dataclass(frozen=True)
+class PreferenceStage:
+    """One preference stage: the parts that differ from the others.
+
+    Attributes:
+        name: the stage and its recipe section (``dpo``, ``kto``, ``orpo``, ``simpo``).
+        data: the prep output it trains on, under ``prepared/`` (``pairs`` or ``unpaired``).
+        dataset: turns the prepared rows into the dataset its trainer reads.
+        config: the TRL config class.
+        trainer: the TRL trainer class.
+        defaults: TRL args the recipe's `args:` may override.
+        pinned: TRL args that override the recipe's (the stage is defined by them).
+        reference: the trainer takes a reference model (then the adapter-disabled start model).
+        metrics: extra `train/…` metrics from the training rows.
+    """
+
+    name: str
+    data: str
+    dataset: Callable[[Dataset], Dataset]
+    config: type
+    trainer: type
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    pinned: Mapping[str, Any] = field(default_factory=dict)
+    reference: bool = True
+    metrics: Callable[[Dataset], dict[str, float]] | None = None
+
+
+def train(recipe: Recipe, stage: PreferenceStage) -> Path:
+    """Train `stage`'s adapter on top of the earlier stages' model; returns `<out>/<stage>/adapter`."""
+    set_seed(recipe.seed)
+    section = getattr(recipe, stage.name)
+    prepared = recipe.out / "prepared" / stage.data
+    stage_dir = recipe.out / stage.name
+    adapter_dir = stage_dir / "adapter"
+    before = [recipe.out / s / "adapter" for s in recipe.adapters_before(stage.name)]
+    with training_run(recipe, stage.name) as run:
+        rows = read_split(prepared, "train")
+        if run is not None:  # rank 0 (or the only process) talks to MLflow
+            log_training_data(rows, prepared, f"{stage.data}-train")
+        model, tokenizer = load_start_model(
+            recipe.base_model,
+            before,
+            quantize=recipe.lora.quantize,
+            merged_dir=stage_dir / "start",
+            trust_remote_code=recipe.trust_remote_code,
+        )
+        args = stage.config(
+            output_dir=str(stage_dir / "checkpoints"),
+            seed=recipe.seed,
+            report_to="none",
+            **trl_args({**stage.defaults, **section.args, **stage.pinned}),
+        )
+        trainer = stage.trainer(
+            model=model,
+            **({"ref_model": None} if stage.reference else {}),  # None: the adapter-disabled model
+            args=args,
+            train_dataset=stage.dataset(rows),
+            processing_class=tokenizer,
+            peft_config=build_lora_config(
+                recipe.lora.r,
+                recipe.lora.alpha,
+                recipe.lora.dropout,
+                recipe.lora.target_modules,
+                use_dora=recipe.lora.use_dora,
+            ),
+            callbacks=[MlflowMetricsCallback()],
+        )
+        if run is not None and stage.reference:  # the evidence that no second model was loaded
+            mlflow.set_tag(
+                "encore.reference", "adapter-disabled" if trainer.ref_model is None else "separate-model"
+            )
+        metrics = train_adapter(trainer, adapter_dir)
+        if run is None:
+            return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
+        extra = stage.metrics(rows) if stage.metrics else {}
+        mlflow.log_metrics({**metrics, "train/examples": float(len(rows)), **extra})
+        mlflow.log_artifacts(str(adapter_dir), "adapter")
+        if section.merge:
+            merged = export_merged(
+                recipe.base_model,
+                [*before, adapter_dir],
+                stage_dir / "merged",
+                trust_remote_code=recipe.trust_remote_code,
+            )
+            mlflow.set_tag("encore.merged", str(merged))
+    return adapter_dir
