@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,9 +120,14 @@ def successive_deltas(
     return out
 
 
+def keyed(row_sets: Iterable[Sequence[Mapping[str, Any]]]) -> bool:
+    """Whether every scored row of every set names its ``prompt_id`` (rows pair up only by it)."""
+    return all(row.get("prompt_id") for rows in row_sets for row in rows)
+
+
 def pairable(results: Mapping[str, EvalResult]) -> bool:
     """Whether there are two models or more and every scored row names its ``prompt_id``."""
-    return len(results) > 1 and all("prompt_id" in row for r in results.values() for row in r.per_row)
+    return len(results) > 1 and keyed(r.per_row for r in results.values())
 
 
 def paired_table(results: Mapping[str, EvalResult]) -> str:

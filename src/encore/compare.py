@@ -26,7 +26,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from encore.config import PREFERENCE_STAGE
-from evaluation.paired import PAIRED_METRICS, PairedDelta, paired_delta
+from evaluation.paired import PAIRED_METRICS, PairedDelta, keyed, paired_delta
 
 FINAL = "eval/final/"
 CATEGORY = "fulfillment/category/"
@@ -77,14 +77,19 @@ def verdict(metric: str, baseline: float | None, value: float | None, tolerance:
 
 @dataclass
 class RunView:
-    """One compared reference: its label, pipeline run, params, metrics and sample rows."""
+    """One compared reference: its label, pipeline run, params, metrics and scored eval rows."""
 
     label: str
     run_id: str
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
-    samples: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)  # every scored eval row of the final model
+    n_samples: int = 5
+
+    @property
+    def samples(self) -> list[dict[str, Any]]:
+        """The rows shown side by side: the first `n_samples`."""
+        return self.rows[: self.n_samples]
 
 
 @dataclass
@@ -161,7 +166,7 @@ def collect(client: MlflowClient, ref: str, n_samples: int = 5) -> RunView:
     rows = load_rows(client, children or [root], final_model(params))
     if not tags:  # a run: named by its pipeline run
         label = f"{root.info.run_name or 'run'} ({root.info.run_id[:8]})"
-    return RunView(label, root.info.run_id, params, metrics, rows[:n_samples], rows)
+    return RunView(label, root.info.run_id, params, metrics, rows, n_samples)
 
 
 def param_diff(views: list[RunView]) -> list[tuple[str, list[str | None]]]:
@@ -197,7 +202,7 @@ def paired_rows(views: list[RunView]) -> list[tuple[str, list[PairedDelta | None
     """Per-request differences against the first view (:mod:`evaluation.paired`), one row per metric;
     None for the baseline itself. Requests are matched by prompt id, so only runs evaluated on the same
     eval set pair up (otherwise n is 0 and the cell reads –)."""
-    if not views or not views[0].rows or not all(row.get("prompt_id") for v in views for row in v.rows):
+    if not views or not views[0].rows or not keyed(v.rows for v in views):
         return []
     base = views[0].rows
     return [
@@ -209,7 +214,7 @@ def paired_rows(views: list[RunView]) -> list[tuple[str, list[PairedDelta | None
 def sample_rows(views: list[RunView]) -> list[tuple[str, list[dict[str, Any] | None]]]:
     """(request, each view's scored row or None) for the sample requests of the first view, each looked up
     among all the scored rows of every view (matched by prompt id), not only among its own samples."""
-    by_id = [{s.get("prompt_id") or s.get("request"): s for s in v.rows or v.samples} for v in views]
+    by_id = [{s.get("prompt_id") or s.get("request"): s for s in v.rows} for v in views]
     rows = []
     for sample in views[0].samples if views else []:
         key = sample.get("prompt_id") or sample.get("request")

@@ -159,8 +159,8 @@ def test_samples_are_matched_by_prompt_id(store: dict):
 
 def test_a_sample_is_found_beyond_the_other_runs_own_samples():
     first, second = SAMPLES["a"][1], {**SAMPLES["b"][0], "prompt_id": "p1", "request": "calm jazz"}
-    a = RunView("a", "r1", samples=[first], rows=[first, SAMPLES["a"][0]])
-    b = RunView("b", "r2", samples=[second], rows=[second, SAMPLES["b"][0]])
+    a = RunView("a", "r1", rows=[first, SAMPLES["a"][0]], n_samples=1)
+    b = RunView("b", "r2", rows=[second, SAMPLES["b"][0]], n_samples=1)
     assert sample_rows([a, b]) == [("loud rock", [first, SAMPLES["b"][0]])]
 
 
