@@ -311,8 +311,8 @@ def test_dora_merge_and_quantize_options() -> None:
 
     from encore.train.lora import build_lora_config
 
-    assert build_lora_config(8, 16, 0.0, "all-linear", use_dora=True).use_dora is True
-    assert build_lora_config(8, 16, 0.0, "all-linear", task_type="SEQ_CLS").task_type == "SEQ_CLS"
+    assert build_lora_config(recipe.lora).use_dora is True
+    assert build_lora_config(recipe.lora, task_type="SEQ_CLS").task_type == "SEQ_CLS"
 
 
 class _ImportRecorder:

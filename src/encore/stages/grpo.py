@@ -84,13 +84,7 @@ def main(recipe: Recipe) -> Path:
             train_dataset=rows,
             processing_class=tokenizer,
             reward_processing_classes=[r[2] for r in rewards],
-            peft_config=build_lora_config(
-                recipe.lora.r,
-                recipe.lora.alpha,
-                recipe.lora.dropout,
-                recipe.lora.target_modules,
-                use_dora=recipe.lora.use_dora,
-            ),
+            peft_config=build_lora_config(recipe.lora),
             callbacks=[MlflowMetricsCallback()],
         )
         metrics = train_adapter(trainer, adapter_dir)

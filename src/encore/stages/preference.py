@@ -83,13 +83,7 @@ def train(recipe: Recipe, stage: PreferenceStage) -> Path:
             args=args,
             train_dataset=stage.dataset(rows),
             processing_class=tokenizer,
-            peft_config=build_lora_config(
-                recipe.lora.r,
-                recipe.lora.alpha,
-                recipe.lora.dropout,
-                recipe.lora.target_modules,
-                use_dora=recipe.lora.use_dora,
-            ),
+            peft_config=build_lora_config(recipe.lora),
             callbacks=[MlflowMetricsCallback()],
         )
         if run is not None and stage.reference:  # the evidence that no second model was loaded

@@ -44,14 +44,7 @@ def main(recipe: Recipe) -> Path:
             args=args,
             train_dataset=preference_pairs(rows),
             processing_class=tokenizer,
-            peft_config=build_lora_config(
-                recipe.lora.r,
-                recipe.lora.alpha,
-                recipe.lora.dropout,
-                recipe.lora.target_modules,
-                use_dora=recipe.lora.use_dora,
-                task_type="SEQ_CLS",
-            ),
+            peft_config=build_lora_config(recipe.lora, task_type="SEQ_CLS"),
             callbacks=[MlflowMetricsCallback()],
         )
         metrics = train_adapter(trainer, adapter_dir)

@@ -40,13 +40,7 @@ def main(recipe: Recipe) -> Path:
             args=args,
             train_dataset=sft_as_prompt_completion(rows),
             processing_class=tokenizer,
-            peft_config=build_lora_config(
-                recipe.lora.r,
-                recipe.lora.alpha,
-                recipe.lora.dropout,
-                recipe.lora.target_modules,
-                use_dora=recipe.lora.use_dora,
-            ),
+            peft_config=build_lora_config(recipe.lora),
             callbacks=[MlflowMetricsCallback()],
         )
         metrics = train_adapter(trainer, adapter_dir)

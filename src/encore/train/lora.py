@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from peft import LoraConfig, PeftModel
@@ -18,26 +18,24 @@ from transformers import (
 from encore.models import load_model, resolve_model
 from encore.train.quantize import bnb_4bit_config
 
+if TYPE_CHECKING:
+    from encore.config import LoraConfig as LoraSettings
+
 
 def build_lora_config(
-    r: int,
-    alpha: int,
-    dropout: float,
-    targets: list[str] | str,
-    *,
-    use_dora: bool = False,
-    task_type: Literal["CAUSAL_LM", "SEQ_CLS"] = "CAUSAL_LM",
+    lora: LoraSettings, *, task_type: Literal["CAUSAL_LM", "SEQ_CLS"] = "CAUSAL_LM"
 ) -> LoraConfig:
-    """A LoRA (or DoRA) config; `targets="all-linear"` adapts every linear layer but the output head.
+    """PEFT's config for the recipe's `lora:` section; `target_modules: all-linear` adapts every linear
+    layer but the output head.
 
     With `task_type="SEQ_CLS"` PEFT also trains the new `score` head in full (`modules_to_save`).
     """
     return LoraConfig(
-        r=r,
-        lora_alpha=alpha,
-        lora_dropout=dropout,
-        target_modules=targets,
-        use_dora=use_dora,
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        use_dora=lora.use_dora,
         bias="none",
         task_type=task_type,
     )
