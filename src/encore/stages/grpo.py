@@ -22,9 +22,9 @@ from encore.config import Recipe
 from encore.prompts import catalog_key_index
 from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import read_split, unique_prompts
-from encore.train.lora import build_lora_config, export_merged, load_reward_model, load_start_model
+from encore.train.lora import build_lora_config, load_reward_model, load_start_model
 from encore.train.rewards import distinct_artists_reward, format_reward, grounded_reward, length_reward
-from encore.train.run import train_adapter, trl_args
+from encore.train.run import publish_adapter, train_adapter, trl_args
 from evaluation.playlist import catalog_tracks
 
 
@@ -91,13 +91,5 @@ def main(recipe: Recipe) -> Path:
         if run is None:
             return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows))})
-        mlflow.log_artifacts(str(adapter_dir), "adapter")
-        if recipe.grpo.merge:
-            merged = export_merged(
-                recipe.base_model,
-                [*before, adapter_dir],
-                stage_dir / "merged",
-                trust_remote_code=recipe.trust_remote_code,
-            )
-            mlflow.set_tag("encore.merged", str(merged))
+        publish_adapter(recipe, "grpo", [*before, adapter_dir])
     return adapter_dir

@@ -21,8 +21,8 @@ from transformers import set_seed
 from encore.config import Recipe
 from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import read_split
-from encore.train.lora import build_lora_config, export_merged, load_start_model
-from encore.train.run import train_adapter, trl_args
+from encore.train.lora import build_lora_config, load_start_model
+from encore.train.run import publish_adapter, train_adapter, trl_args
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,5 @@ def train(recipe: Recipe, stage: PreferenceStage) -> Path:
             return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
         extra = stage.metrics(rows) if stage.metrics else {}
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows)), **extra})
-        mlflow.log_artifacts(str(adapter_dir), "adapter")
-        if section.merge:
-            merged = export_merged(
-                recipe.base_model,
-                [*before, adapter_dir],
-                stage_dir / "merged",
-                trust_remote_code=recipe.trust_remote_code,
-            )
-            mlflow.set_tag("encore.merged", str(merged))
+        publish_adapter(recipe, stage.name, [*before, adapter_dir])
     return adapter_dir

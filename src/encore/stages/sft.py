@@ -11,8 +11,8 @@ from trl import SFTConfig, SFTTrainer
 from encore.config import Recipe
 from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import read_split, sft_as_prompt_completion
-from encore.train.lora import build_lora_config, export_merged, load_start_model
-from encore.train.run import train_adapter, trl_args
+from encore.train.lora import build_lora_config, load_start_model
+from encore.train.run import publish_adapter, train_adapter, trl_args
 
 
 def main(recipe: Recipe) -> Path:
@@ -49,13 +49,5 @@ def main(recipe: Recipe) -> Path:
         # `train/rows`: what the trainer iterates over, fewer than the examples when `packing` fills rows.
         rows_trained = float(len(trainer.train_dataset))  # type: ignore[arg-type]
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows)), "train/rows": rows_trained})
-        mlflow.log_artifacts(str(adapter_dir), "adapter")
-        if recipe.sft.merge:
-            merged = export_merged(
-                recipe.base_model,
-                [adapter_dir],
-                stage_dir / "merged",
-                trust_remote_code=recipe.trust_remote_code,
-            )
-            mlflow.set_tag("encore.merged", str(merged))
+        publish_adapter(recipe, "sft", [adapter_dir])
     return adapter_dir

@@ -5,14 +5,19 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import mlflow
 import torch
 from peft import PeftModel
 from transformers import Trainer
 
 from encore.train import debug, resume
 from encore.train.checks import lora_norm, max_change, weight_checksums
+from encore.train.lora import export_merged
+
+if TYPE_CHECKING:
+    from encore.config import Recipe
 
 
 def trl_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -89,3 +94,17 @@ def save_atomically(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_adapter(recipe: Recipe, stage: str, adapters: list[Path]) -> None:
+    """Log the stage's adapter (the last of `adapters`) as the active run's `adapter` artifacts; with
+    `<stage>.merge: true` also write the policy up to it as merged weights to `<out>/<stage>/merged`."""
+    mlflow.log_artifacts(str(adapters[-1]), "adapter")
+    if getattr(recipe, stage).merge:
+        merged = export_merged(
+            recipe.base_model,
+            adapters,
+            recipe.out / stage / "merged",
+            trust_remote_code=recipe.trust_remote_code,
+        )
+        mlflow.set_tag("encore.merged", str(merged))
