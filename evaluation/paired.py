@@ -28,6 +28,7 @@ from evaluation.score import EvalResult
 PAIRED_METRICS: dict[str, int] = {
     "fulfillment": 1,
     "sim_saves": 1,
+    "sim_save_rate": 1,
     "sim_skip_rate": -1,
     "sim_satisfaction": 1,
     "grounded": 1,

@@ -13,8 +13,9 @@ Metric names (macro averages over requests, each in [0, 1] unless a count)::
     distinct_artists, repeated_artists,              tasks/diversity.py, over rows with parsed lines
     distinct_artist_ratio, max_artist_share
     mean_popularity, catalog_coverage                tasks/popularity.py (coverage: over all rows at once)
-    sim_saves, sim_skip_rate, sim_thumbs_up,         tasks/simulated_users.py, over rows with an intent when
-    sim_thumbs_down, sim_satisfaction, n_sim         the catalog carries the listener's attributes
+    sim_saves, sim_save_rate, sim_skip_rate,         tasks/simulated_users.py, over rows with an intent when
+    sim_thumbs_up, sim_thumbs_down,                  the catalog carries the listener's attributes
+    sim_satisfaction, n_sim
 
 A metric that applies to no row (``in_candidates`` in open generation, fulfilment without intents) is left out.
 """
@@ -42,7 +43,8 @@ from evaluation.tasks.simulated_users import User, replay_playlist, replayable, 
 OPTIONAL_METRICS = (
     "grounded_exact", "grounded_normalised", "grounded_fuzzy", "hallucination_rate",
     "distinct_artists", "repeated_artists", "distinct_artist_ratio", "max_artist_share", "mean_popularity",
-    "sim_saves", "sim_skip_rate", "sim_thumbs_up", "sim_thumbs_down", "sim_satisfaction",
+    "sim_saves", "sim_save_rate", "sim_skip_rate", "sim_thumbs_up", "sim_thumbs_down",
+    "sim_satisfaction",
 )  # fmt: skip
 
 

@@ -6,7 +6,8 @@ Example (one request, its playlist replayed 3 times for the same simulated user)
     replay 2: t1 complete + save, t2 skip                     saves 1, skips 1, examined 2
     replay 3: t1 complete, t2 complete + save, t3 skip         saves 1, skips 1, examined 3
 
-    sim_saves = 3/3 = 1.0 per playlist, sim_skip_rate = 3/8 = 0.375, sim_thumbs_up = 1/3
+    sim_saves = 3/3 = 1.0 per playlist, sim_save_rate = 3/8 = 0.375 per track started,
+    sim_skip_rate = 3/8 = 0.375, sim_thumbs_up = 1/3
 
 Scoring rule: each eval request is replayed ``n_replays`` times through
 :func:`encore.simulator.simulate_feedback` (position bias, skips, saves, thumbs) with the request's hidden
@@ -15,8 +16,10 @@ always gets the same panel member, by a hash of its key). Only grounded tracks a
 line cannot be, and costs the playlist the saves it could have earned. A track the playlist repeats is
 played once, at its first place (:func:`evaluation.score.score_row`): otherwise a policy that loops over
 its candidates earns a save for every repetition. ``sim_saves`` is the mean number of
-saves per replay, ``sim_skip_rate`` the skips over the tracks the listener started (``skip``, ``play`` or
-``complete``; None when none was started), ``sim_thumbs_up`` and ``sim_thumbs_down`` the share of replays
+saves per replay; it grows with the playlist's length (more tracks, more chances to save), so
+``sim_save_rate``, the saves over the tracks the listener started, tells better tracks from more tracks.
+``sim_skip_rate`` is the skips over the tracks the listener started (``skip``, ``play`` or
+``complete``; None for both rates when none was started), ``sim_thumbs_up`` and ``sim_thumbs_down`` the share of replays
 ending in that verdict, and ``sim_satisfaction`` the simulator's deterministic :func:`satisfaction`.
 Replay seeds depend on the request and the replay index only, so every model meets the same random draws
 (common random numbers), and differences between models are not replay noise.
@@ -67,16 +70,20 @@ def replay_scores(replays: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, f
         replays: per replay, the interaction rows (``event`` is read).
 
     Returns:
-        ``sim_saves``, ``sim_skip_rate`` (None when no track was started), ``sim_thumbs_up`` and
-        ``sim_thumbs_down``; empty ``replays`` give None for each.
+        ``sim_saves``, ``sim_save_rate`` and ``sim_skip_rate`` (both None when no track was started),
+        ``sim_thumbs_up`` and ``sim_thumbs_down``; empty ``replays`` give None for each.
     """
     if not replays:
-        return dict.fromkeys(("sim_saves", "sim_skip_rate", "sim_thumbs_up", "sim_thumbs_down"))
+        return dict.fromkeys(
+            ("sim_saves", "sim_save_rate", "sim_skip_rate", "sim_thumbs_up", "sim_thumbs_down")
+        )
     events = [[str(row["event"]) for row in rows] for rows in replays]
     started = sum(e in STARTED for evs in events for e in evs)
     skips = sum(e == "skip" for evs in events for e in evs)
+    saves = sum(evs.count("save") for evs in events)
     return {
-        "sim_saves": sum(evs.count("save") for evs in events) / len(events),
+        "sim_saves": saves / len(events),
+        "sim_save_rate": saves / started if started else None,
         "sim_skip_rate": skips / started if started else None,
         "sim_thumbs_up": sum("thumbs_up" in evs for evs in events) / len(events),
         "sim_thumbs_down": sum("thumbs_down" in evs for evs in events) / len(events),

@@ -36,7 +36,7 @@ HIGHER = frozenset(
     {
         "format_valid", "format_parses", "grounded", "fully_grounded", "in_candidates", "fulfillment",
         "grounded_exact", "grounded_normalised", "grounded_fuzzy", "distinct_artists",
-        "distinct_artist_ratio", "catalog_coverage", "sim_saves", "sim_thumbs_up", "sim_satisfaction",
+        "distinct_artist_ratio", "catalog_coverage", "sim_saves", "sim_save_rate", "sim_thumbs_up", "sim_satisfaction",
         "preference_accuracy", "reward_margin", "roundtrip_match", "accuracies", "margins",
     }
 )  # fmt: skip

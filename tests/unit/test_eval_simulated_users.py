@@ -25,12 +25,19 @@ def test_docstring_example() -> None:
         [ev("complete"), ev("complete"), ev("save"), ev("skip")],
     ]
     assert replay_scores(replays) == pytest.approx(
-        {"sim_saves": 1.0, "sim_skip_rate": 3 / 8, "sim_thumbs_up": 1 / 3, "sim_thumbs_down": 0.0}
+        {
+            "sim_saves": 1.0,
+            "sim_save_rate": 3 / 8,
+            "sim_skip_rate": 3 / 8,
+            "sim_thumbs_up": 1 / 3,
+            "sim_thumbs_down": 0.0,
+        }
     )
 
 
 def test_nothing_started_has_no_skip_rate() -> None:
-    assert replay_scores([[ev("thumbs_down")], []])["sim_skip_rate"] is None
+    nothing = replay_scores([[ev("thumbs_down")], []])
+    assert nothing["sim_skip_rate"] is None and nothing["sim_save_rate"] is None
     assert set(replay_scores([]).values()) == {None}
 
 
