@@ -72,3 +72,19 @@ def test_fitting_playlist_beats_misfit_and_replays_are_deterministic(catalog) ->
     assert good["sim_saves"] >= bad["sim_saves"]
     empty = replay_playlist(user, intent, [], key="req-1", n_replays=4)
     assert empty["sim_saves"] == 0.0 and empty["sim_skip_rate"] is None and empty["sim_satisfaction"] == 0.0
+
+
+def test_save_rate_grows_far_less_with_length_than_saves(catalog) -> None:  # type: ignore[no-untyped-def]
+    """Twice as many equally fitting tracks than asked for: more saves per playlist, about the same per track."""
+    genre = catalog["genre"].iloc[0]
+    user = user_for("u", user_panel(catalog, n_users=16))
+    fits = [
+        r
+        for r in catalog.to_dict("records")
+        if r["genre"] == genre and r["artist"] not in user.disliked_artists
+    ]
+    intent = {"category": "genre", "genre": genre, "length": 10, "avoid_artists": []}
+    short, long = (replay_playlist(user, intent, fits[:n], key="req", n_replays=64) for n in (10, 20))
+    saves_gain = long["sim_saves"] / short["sim_saves"]
+    rate_gain = long["sim_save_rate"] / short["sim_save_rate"]
+    assert saves_gain > 1.2 and rate_gain < 1.15 and saves_gain - 1 > 2 * (rate_gain - 1)
