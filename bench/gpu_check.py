@@ -12,6 +12,10 @@ comparable yardstick across cards and changes, not as the hardware's busy fracti
 
     bench/gpu_check.sh                      # checks for CUDA first, then runs this
     .venv/bin/python bench/gpu_check.py [--keep DIR] [--sft-steps 40] [--dpo-steps 30]
+    .venv/bin/python bench/gpu_check.py --store sqlite:///mlruns/mlflow.db --card "NVIDIA H100 80GB HBM3"
+
+`--store` reads the figures from an MLflow store whose SFT and DPO runs already ran on that card
+(`bench/offline_gpu/run.sh` brings one back in results.tgz), without a GPU here.
 
 Last line: `dpo_mfu=<x>`; without CUDA it prints `gpu_check=skipped` and exits 0 (`make bench`).
 """
@@ -90,13 +94,46 @@ def _stage_points(uri: str, stage: str) -> list[tuple[int, float]]:
     return [(m.timestamp, m.value) for m in history]
 
 
+def report(uri: str, params: int, peak: float) -> dict[str, float]:
+    """`<stage>_tokens_per_s` and `<stage>_mfu` of the SFT and DPO runs in the MLflow store at `uri`."""
+    figures = {}
+    for stage in ("sft", "dpo"):
+        rate = tokens_per_second(_stage_points(uri, stage))
+        figures[f"{stage}_tokens_per_s"] = rate
+        figures[f"{stage}_mfu"] = mfu(params, rate, peak)
+    return figures
+
+
+def _print_report(uri: str, name: str, peak: float, batch: int | None) -> None:
+    from encore.models import load_model
+
+    model, _ = load_model(MODEL)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"card={name!r} peak_bf16_flops={peak:.3g} model={MODEL} params={params} batch={batch}")
+    for key, value in report(uri, params, peak).items():
+        print(f"{key}={value:.0f}" if key.endswith("_per_s") else f"{key}={value:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temp dir)")
     parser.add_argument("--sft-steps", type=int, default=40)
     parser.add_argument("--dpo-steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument(
+        "--store", help="report from this MLflow store's runs instead of training (needs --card)"
+    )
+    parser.add_argument("--card", help="the GPU the --store runs ran on, e.g. 'NVIDIA H100 80GB HBM3'")
     args = parser.parse_args()
+
+    if args.store:
+        if not args.card:
+            parser.error("--store needs --card (the GPU its runs ran on)")
+        peak = peak_flops(args.card)
+        if peak is None:
+            sys.exit(f"gpu_check: unknown card {args.card!r}: set {PEAK_ENV} to its peak dense bf16 FLOPs")
+        _print_report(args.store, args.card, peak, None)
+        return
 
     import torch
 
@@ -135,15 +172,7 @@ def main() -> None:
             ["train", stage, str(RECIPE), *common, *[x for o in overrides for x in ("--set", o)]], workdir
         )
 
-    from encore.models import load_model
-
-    model, _ = load_model(MODEL)
-    params = sum(p.numel() for p in model.parameters())
-    print(f"card={name!r} peak_bf16_flops={peak:.3g} model={MODEL} params={params} batch={args.batch}")
-    for stage in ("sft", "dpo"):
-        rate = tokens_per_second(_stage_points(uri, stage))
-        print(f"{stage}_tokens_per_s={rate:.0f}")
-        print(f"{stage}_mfu={mfu(params, rate, peak):.4f}")
+    _print_report(uri, name, peak, args.batch)
 
 
 if __name__ == "__main__":

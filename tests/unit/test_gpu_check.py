@@ -67,3 +67,23 @@ def test_shell_wrapper_parses_and_stops_without_a_gpu() -> None:
     done = subprocess.run([str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "no NVIDIA GPU" in done.stderr
+
+
+def test_report_reads_the_stage_runs_of_a_store(tmp_path: Path) -> None:
+    """`--store`: the figures come from the SFT and DPO runs' logged token counts (here 10k and 20k tokens/s)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("gpu")
+    for stage, per_step in (("sft", 1000), ("dpo", 2000)):
+        run = client.create_run(experiment, tags={"encore.stage": stage})
+        steps = [(0, per_step), (5000, 2 * per_step), (5100, 3 * per_step), (5200, 4 * per_step)]
+        client.log_batch(
+            run.info.run_id, metrics=[Metric("train/num_tokens", n, t, i) for i, (t, n) in enumerate(steps)]
+        )
+    figures = gpu_check.report(uri, params=100_000_000, peak=1e15)
+    assert figures["sft_tokens_per_s"] == pytest.approx(10_000)
+    assert figures["dpo_tokens_per_s"] == pytest.approx(20_000)
+    assert figures["dpo_mfu"] == pytest.approx(6 * 1e8 * 20_000 / 1e15)
