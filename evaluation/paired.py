@@ -108,17 +108,21 @@ def _by_prompt(rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]
 
 
 def successive_deltas(
-    results: Mapping[str, EvalResult], metrics: Mapping[str, int] = PAIRED_METRICS
+    results: Mapping[str, EvalResult],
+    metrics: Mapping[str, int] = PAIRED_METRICS,
+    references: Mapping[str, EvalResult] | None = None,
 ) -> dict[str, list[PairedDelta]]:
-    """Each model against the one before it (``base → sft``, ``sft → dpo``), keyed ``"sft − base"``."""
+    """Each model against the one before it (``base → sft``, ``sft → dpo``), keyed ``"sft − base"``; then
+    the last model against each reference playlist (``"dpo − retrieval"``, evaluation/baselines.py)."""
     names = list(results)
-    out = {}
-    for before, after in itertools.pairwise(names):
-        out[f"{after} − {before}"] = [
-            paired_delta(results[before].per_row, results[after].per_row, m, higher)
-            for m, higher in metrics.items()
-        ]
-    return out
+    steps = [(results[a], results[b], f"{b} − {a}") for a, b in itertools.pairwise(names)]
+    if names:
+        last = names[-1]
+        steps += [(ref, results[last], f"{last} − {name}") for name, ref in (references or {}).items()]
+    return {
+        key: [paired_delta(before.per_row, after.per_row, m, higher) for m, higher in metrics.items()]
+        for before, after, key in steps
+    }
 
 
 def keyed(row_sets: Iterable[Sequence[Mapping[str, Any]]]) -> bool:
@@ -126,17 +130,21 @@ def keyed(row_sets: Iterable[Sequence[Mapping[str, Any]]]) -> bool:
     return all(row.get("prompt_id") for rows in row_sets for row in rows)
 
 
-def pairable(results: Mapping[str, EvalResult]) -> bool:
-    """Whether there are two models or more and every scored row names its ``prompt_id``."""
-    return len(results) > 1 and keyed(r.per_row for r in results.values())
+def pairable(results: Mapping[str, EvalResult], references: Mapping[str, EvalResult] | None = None) -> bool:
+    """Whether there are two result sets or more (models and references) and every scored row names
+    its ``prompt_id``."""
+    sets = [*results.values(), *(references or {}).values()]
+    return len(results) >= 1 and len(sets) > 1 and keyed(r.per_row for r in sets)
 
 
-def paired_table(results: Mapping[str, EvalResult]) -> str:
+def paired_table(
+    results: Mapping[str, EvalResult], references: Mapping[str, EvalResult] | None = None
+) -> str:
     """Markdown table of :func:`successive_deltas`: one row per metric, one column per step; "" when
     the results are not :func:`pairable`."""
-    if not pairable(results):
+    if not pairable(results, references):
         return ""
-    deltas = successive_deltas(results)
+    deltas = successive_deltas(results, references=references)
     lines = ["| metric | " + " | ".join(deltas) + " |", "|---|" + "---|" * len(deltas)]
     for i, metric in enumerate(PAIRED_METRICS):
         lines.append(f"| {metric} | " + " | ".join(d[i].describe() for d in deltas.values()) + " |")

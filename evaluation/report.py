@@ -49,7 +49,8 @@ def comparison_table(results: Mapping[str, EvalResult]) -> str:
 
 
 PAIRED_NOTE = (
-    "Each model against the one before it on the same requests: mean per-request difference ± its "
+    "Each model against the one before it on the same requests, and the last model against each "
+    "reference playlist (retrieval order, the oracle): mean per-request difference ± its "
     "standard error, and on how many requests it is better or worse. A gap within about two standard "
     "errors is not resolved by this eval set."
 )
@@ -61,6 +62,14 @@ def _playlist(row: Mapping[str, Any]) -> str:
         return "(no playlist) " + str(row["completion"])[:80]
     # Ungrounded lines are marked so a reader sees hallucinations at a glance.
     return "<br>".join(line if ok else f"{line} ✗" for line, ok in zip(lines, flags, strict=True))
+
+
+def sample_columns(
+    results: Mapping[str, EvalResult], references: Mapping[str, EvalResult] | None = None
+) -> dict[str, EvalResult]:
+    """The models, then the references that answer every request the models do (samples pair by position)."""
+    n = {len(r.per_row) for r in results.values()}
+    return {**results, **{k: r for k, r in (references or {}).items() if {len(r.per_row)} == n}}
 
 
 def samples_table(results: Mapping[str, EvalResult], n: int = 5) -> str:
@@ -173,9 +182,16 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 
 
 def html_report(
-    title: str, results: Mapping[str, EvalResult], images: Sequence[Path], n_samples: int = 5
+    title: str,
+    results: Mapping[str, EvalResult],
+    images: Sequence[Path],
+    n_samples: int = 5,
+    references: Mapping[str, EvalResult] | None = None,
 ) -> str:
     """One HTML page (inline CSS, PNGs inlined as data URIs, no scripts): metrics, plots, samples side by side.
+
+    ``references`` (evaluation/baselines.py) get a metrics column each, the last model is paired
+    against each, and their playlists join the samples when they answer every request.
 
     Raises:
         ValueError: the results hold different numbers of rows (see :func:`samples_table`).
@@ -183,18 +199,20 @@ def html_report(
     sizes = {len(r.per_row) for r in results.values()}
     if len(sizes) > 1:
         raise ValueError(f"results score different numbers of rows: {sorted(sizes)}")
-    names = {name for result in results.values() for name in result.metrics}
+    references = references or {}
+    columns = {**results, **references}
+    names = {name for result in columns.values() for name in result.metrics}
     ordered = [m for m in MAIN_METRICS if m in names] + sorted(names - set(MAIN_METRICS))
-    head = "".join(f"<th>{escape(m)}</th>" for m in results)
+    head = "".join(f"<th>{escape(m)}</th>" for m in columns)
     metrics = "".join(
         f"<tr><td>{escape(n)}</td>"
-        + "".join(f'<td class="num">{_number(n, r.metrics.get(n))}</td>' for r in results.values())
+        + "".join(f'<td class="num">{_number(n, r.metrics.get(n))}</td>' for r in columns.values())
         + "</tr>"
         for n in ordered
     )
     paired = ""
-    if pairable(results):
-        deltas = successive_deltas(results)
+    if pairable(results, references):
+        deltas = successive_deltas(results, references=references)
         paired = (
             f"<h2>Paired differences</h2><p>{escape(PAIRED_NOTE)}</p>"
             f"<table><tr><th>metric</th>{''.join(f'<th>{escape(k)}</th>' for k in deltas)}</tr>"
@@ -206,6 +224,8 @@ def html_report(
             )
             + "</table>"
         )
+    results = sample_columns(results, references)
+    head = "".join(f"<th>{escape(m)}</th>" for m in results)
     first = next(iter(results.values())).per_row if results else []
     samples = []
     for i in range(min(n_samples, len(first))):

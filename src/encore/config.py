@@ -150,6 +150,8 @@ class EvalConfig(_Section):
     max_new_tokens: int = 256
     batch_size: int = 16
     primary_metric: str = "fulfillment"
+    # Model-free reference playlists scored beside the models (evaluation/baselines.py).
+    baselines: list[Literal["retrieval", "oracle"]] = ["retrieval", "oracle"]
 
 
 class RegisterConfig(_Section):

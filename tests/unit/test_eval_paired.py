@@ -75,3 +75,15 @@ def test_successive_deltas_and_table() -> None:
     assert len(table) == 2 + len(PAIRED_METRICS)
     assert table[2].startswith("| fulfillment | +0.700 ± 0.100 (2 better, 0 worse of 2) | +0.050 ± 0.050")
     assert paired_table({"sft": results["sft"]}) == ""
+
+
+def test_the_last_model_is_paired_against_each_reference() -> None:
+    results = {"sft": EvalResult({}, _rows([0.8, 0.6])), "dpo": EvalResult({}, _rows([0.9, 0.6]))}
+    references = {"retrieval": EvalResult({}, _rows([0.8, 0.7])), "oracle": EvalResult({}, _rows([1.0, 1.0]))}
+    deltas = successive_deltas(results, references=references)
+    assert list(deltas) == ["dpo − sft", "dpo − retrieval", "dpo − oracle"]
+    assert deltas["dpo − oracle"][0].mean == pytest.approx(-0.25)
+    # One model and a reference are enough to pair.
+    assert paired_table({"sft": results["sft"]}, references).splitlines()[0] == (
+        "| metric | sft − retrieval | sft − oracle |"
+    )

@@ -3,7 +3,8 @@ diversity, popularity, simulated users) and held-out preference pairs (preferenc
 
 Metrics are `eval/<model>/<metric>`, the model named by its stage (`base`, `sft`, `dpo`, `kto`,
 `orpo`, `simpo`, `grpo`); the recipe's final policy is also logged as `eval/final/<metric>`, one
-name to compare runs of different methods.
+name to compare runs of different methods. The model-free reference playlists of `eval.baselines`
+(retrieval order, the oracle; evaluation/baselines.py) are logged the same way, `eval/retrieval/<metric>`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from encore.compare import metric_curves, pipeline_runs
 from encore.config import Recipe
 from encore.tracking import stage_run, write_json
 from encore.train.lora import load_policy
+from evaluation.baselines import score_baselines
 from evaluation.generate import generate_playlists
 from evaluation.paired import paired_table
 from evaluation.report import (
@@ -30,6 +32,7 @@ from evaluation.report import (
     plot_categories,
     plot_curves,
     plot_metrics,
+    sample_columns,
     samples_table,
 )
 from evaluation.score import EvalResult, score_playlists
@@ -114,17 +117,21 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
                 mlflow.log_metrics({f"eval/final/{k}": v for k, v in results[name].metrics.items()})
             del model
             gc.collect()
+        references = score_baselines(recipe.eval.baselines, rows, catalog, seed=recipe.seed)
+        for name, reference in references.items():
+            mlflow.log_metrics({f"eval/{name}/{k}": v for k, v in reference.metrics.items()})
+        columns = {**results, **references}
         report_dir.mkdir(parents=True, exist_ok=True)
-        sections = [f"# Evaluation: {recipe.name}", comparison_table(results)]
-        paired = paired_table(results)
+        sections = [f"# Evaluation: {recipe.name}", comparison_table(columns)]
+        paired = paired_table(results, references)
         if paired:
             sections += ["## Paired differences", PAIRED_NOTE, paired]
-        summary = "\n\n".join([*sections, "## Samples", samples_table(results)])
+        summary = "\n\n".join([*sections, "## Samples", samples_table(sample_columns(results, references))])
         client = mlflow.MlflowClient()
         _, stage_runs = pipeline_runs(client, run.info.run_id)  # training curves from the sibling stage runs
         images = [
-            plot_metrics(results, report_dir / "metrics.png"),
-            plot_categories(results, report_dir / "categories.png"),
+            plot_metrics(columns, report_dir / "metrics.png"),
+            plot_categories(columns, report_dir / "categories.png"),
             plot_curves(
                 metric_curves(client, stage_runs, "train/loss"), report_dir / "training_loss.png", "loss"
             ),
@@ -137,9 +144,11 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
         plots = [p for p in images if p is not None]
         summary += "\n\n## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots)
         (report_dir / "report.md").write_text(summary)
-        (report_dir / "report.html").write_text(html_report(f"Evaluation: {recipe.name}", results, plots))
-        write_json(report_dir / "metrics.json", {name: r.metrics for name, r in results.items()})
-        for model_name, result in results.items():
+        (report_dir / "report.html").write_text(
+            html_report(f"Evaluation: {recipe.name}", results, plots, references=references)
+        )
+        write_json(report_dir / "metrics.json", {name: r.metrics for name, r in columns.items()})
+        for model_name, result in columns.items():
             write_json(report_dir / f"per_row_{model_name}.json", result.per_row)
         mlflow.log_artifacts(str(report_dir), "report")
     return results
