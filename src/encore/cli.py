@@ -203,6 +203,35 @@ for _stage_name, _doc in TRAIN_COMMANDS.items():
     _train_command(_stage_name, _doc)
 
 
+@app.command()
+def collect(
+    recipe: RecipeArg,
+    model: Annotated[
+        str, typer.Option(help="The policy that answers: sft, a preference stage, or base")
+    ] = "sft",
+    samples: Annotated[int, typer.Option(help="Answers per request")] = 1,
+    temperature: Annotated[float, typer.Option(help="0: greedy; above 0: seeded sampling")] = 0.0,
+    max_prompts: Annotated[int | None, typer.Option(help="Answer only the first N training requests")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """A feedback round on a trained policy: the simulated users react to its playlists (on-policy logs)."""
+    r = _load(recipe, set_)
+    with _reported(r):
+        from encore import tracking
+        from encore.stages.collect import main as collect_
+
+        tracking.setup(r)
+        out = collect_(r, model=model, samples=samples, temperature=temperature, max_prompts=max_prompts)
+    console.print(f"logs with the round: {out}")
+    console.print(
+        "prep them with: encore prep RECIPE --set data.source=logs "
+        + " ".join(
+            f"--set data.logs.{n}={out / n}.jsonl"
+            for n in ("responses", "interactions", "catalog", "intents")
+        )
+    )
+
+
 @app.command("eval")
 def eval_cmd(recipe: RecipeArg, set_: SetOpt = None) -> None:
     """Evaluate base / SFT / the preference policy on the held-out requests."""
