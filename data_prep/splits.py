@@ -8,14 +8,13 @@ prepared once on the driver. A user is in eval when ``int(user_key, 16) % 1000 <
 from __future__ import annotations
 
 import hashlib
-import hmac
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from data_prep.keys import KEY_CHARS
 from data_prep.validation import SOURCE_PREFIX
 
-KEY_CHARS = 16
 _BLOCK = 64  # SHA-256 block size in bytes
 _SEP = "\u001f"  # unit separator: cannot be confused with text inside a field
 _USER_ID = r'"user_id"\s*:\s*(?:"(?:[^"\\]|\\.)*"|[^,}\s]*)'
@@ -43,16 +42,6 @@ def keyed_hash(value: Column, key: str, chars: int = KEY_CHARS) -> Column:
     inner_pad, outer_pad = _pads(key)
     inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), F.encode(value, "UTF-8")), 256))
     return F.substring(F.sha2(F.concat(F.lit(outer_pad), inner), 256), 1, chars)
-
-
-def user_key_of(user_id: str, key: str, chars: int = KEY_CHARS) -> str:
-    """:func:`keyed_hash` of one value in Python (what the job writes as ``user_key``)."""
-    return hmac.new(key.encode("utf-8"), user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:chars]
-
-
-def split_of(user_key: str, eval_fraction: float) -> str:
-    """The side of the split :func:`assign_split` puts ``user_key``'s rows on (``train`` or ``eval``)."""
-    return "eval" if int(user_key, 16) % 1000 < round(eval_fraction * 1000) else "train"
 
 
 def add_user_key(df: DataFrame, key: str) -> DataFrame:

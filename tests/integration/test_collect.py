@@ -18,7 +18,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from data_prep.splits import split_of, user_key_of
+from data_prep.keys import split_of, user_key_of
 from encore.simulator import make_catalog, make_users
 from encore.simulator.rounds import add_round, prompts_of
 from encore.simulator.writer import write_jsonl

@@ -20,7 +20,7 @@ import mlflow
 import numpy as np
 import torch
 
-from data_prep.splits import split_of, user_key_of
+from data_prep.keys import split_of, user_key_of
 from encore.config import Recipe
 from encore.errors import UserFacingError
 from encore.prompts import catalog_key_index, render_prompt
