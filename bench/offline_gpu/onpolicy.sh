@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# On the CUDA machine, after setup.sh (README.md, "An on-policy round"): a feedback round on the SFT
+# model, then DPO on the pairs it gives, in two calls with a prep here between them.
+#
+#   bench/offline_gpu/onpolicy.sh collect RECIPE [COLLECT OPTION ...]
+#       SFT of RECIPE on its carried prep outputs (unless this machine trained it already), then
+#       `encore collect RECIPE --model sft [OPTION ...]` on the carried simulated logs
+#       (outputs/NAME/raw). results.tgz brings back outputs/NAME/raw/round-sft, adapters.tgz.* the SFT adapter.
+#   bench/offline_gpu/onpolicy.sh train RECIPE NEWNAME [--set k=v ...]
+#       DPO of RECIPE as NEWNAME on the carried outputs/NEWNAME/prepared (the prep of the round, made
+#       here) and outputs/NEWNAME/sft (the SFT adapter that answered), then eval of SFT and DPO.
+set -uo pipefail
+mode="$1"; recipe="$2"; shift 2
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+case "$mode" in
+  collect)
+    name="$(python3 -c "from encore.config import load_recipe; print(load_recipe('$recipe').name)")" || exit 5
+    [ -f "outputs/$name/sft/adapter/adapter_model.safetensors" ] || encore train sft "$recipe"
+    encore collect "$recipe" --model sft "$@"
+    ;;
+  train)
+    newname="$1"; shift
+    encore train dpo "$recipe" --set "name=$newname" "$@"
+    encore eval "$recipe" --set "name=$newname" "$@" --set 'eval.models=[sft,dpo]'
+    ;;
+  *) echo "onpolicy.sh: collect or train, not $mode"; exit 2 ;;
+esac
+save
+echo "== end at $(elapsed)s" | tee -a "$out/log.txt"
