@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,6 +24,18 @@ train_app = typer.Typer(help="Run one training stage.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@app.callback()
+def _every_command() -> None:
+    # A stopped job (SIGTERM from `kill`, a scheduler or `timeout`) unwinds like an error, so its
+    # MLflow runs end FAILED and a training stage's record says so, instead of staying RUNNING.
+    signal.signal(signal.SIGTERM, _stopped)
+
 
 RecipeArg = Annotated[Path, typer.Argument(help="A recipe YAML file, e.g. recipes/smoke/pipeline.yaml")]
 SetOpt = Annotated[

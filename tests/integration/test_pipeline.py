@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,27 @@ def test_a_failing_stage_marks_its_run_failed(tmp_path: Path) -> None:
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = client.search_runs([client.get_experiment_by_name("encore-smoke").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_a_stopped_stage_marks_its_run_failed(tmp_path: Path) -> None:
+    """SIGTERM (`kill`, a scheduler, `timeout`) mid-stage: the run ends FAILED, not RUNNING; exit 143."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    prep = subprocess.Popen(
+        [*ENCORE, "prep", str(SMOKE), "--set", f"output_dir={tmp_path}/out"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    raw = tmp_path / "out" / "raw" / "responses.jsonl"  # simulated inside the prep run, once Spark is up
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and prep.poll() is None and not raw.exists():
+        time.sleep(0.5)
+    assert prep.poll() is None, "prep ended before it could be stopped"
+    prep.send_signal(signal.SIGTERM)
+    _, stderr = prep.communicate(timeout=120)
+    assert prep.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("encore-smoke").experiment_id])
+    assert run.info.status == "FAILED"
 
 
 def _texts(path: Path) -> list[str]:

@@ -7,6 +7,7 @@ same digest), the mix of pair strategies, and plots of the pair margins and posi
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,10 @@ def main(recipe: Recipe) -> dict:
             )
             _log_datasets(spark, manifest)
         finally:
-            spark.stop()
+            # After a stop mid-call (SIGTERM: SystemExit inside a py4j call) the gateway connection is
+            # unusable and stopping fails too; that second error must not hide the first.
+            with contextlib.suppress(Exception):
+                spark.stop()
         log_manifest_metrics(manifest)
         mlflow.log_metric("prep/requests_masked", manifest["requests_masked"])
         mlflow.log_artifact(str(out / "manifest.json"))
