@@ -116,6 +116,7 @@ def test_collect_answers_training_users_requests_and_accounts_for_every_answer(c
     assert metrics["collect/responses"] == len(new)
     assert metrics["collect/responses"] + metrics["collect/empty_answers"] == 2 * MAX_PROMPTS
     assert collected["run"].data.params["collect.model"] == "sft"
+    assert collected["run"].data.params["collect.max_prompts"] == str(MAX_PROMPTS)
     assert "prep them with: encore prep" in collected["stdout"]
 
 

@@ -6,7 +6,7 @@ with the prompt prep renders; each answer's grounded tracks are shown to the req
 user, whose reactions are logged (`encore.simulator.rounds`). The stage writes a whole set of logs,
 the originals plus the round, to `<out>/raw/round-<model>/`, for a prep run with `data.source: logs`
 (docs/recipes.md, "On-policy rounds"). MLflow: a `collect` run with the round's size and its
-playlists' length, grounding and simulated reward.
+playlists' length and grounding.
 """
 
 from __future__ import annotations
@@ -110,7 +110,12 @@ def main(
     out = recipe.out / "raw" / f"round-{model}"  # raw logs: user ids, like the simulated ones
     with stage_run(recipe, "collect"):
         mlflow.log_params(
-            {"collect.model": model, "collect.samples": samples, "collect.temperature": temperature}
+            {
+                "collect.model": model,
+                "collect.samples": samples,
+                "collect.temperature": temperature,
+                "collect.max_prompts": "all" if max_prompts is None else max_prompts,
+            }
         )
         policy_model, tokenizer = load_policy(
             recipe.base_model, adapters, trust_remote_code=recipe.trust_remote_code
