@@ -224,13 +224,13 @@ def html_report(
             )
             + "</table>"
         )
-    results = sample_columns(results, references)
-    head = "".join(f"<th>{escape(m)}</th>" for m in results)
-    first = next(iter(results.values())).per_row if results else []
+    shown = sample_columns(results, references)
+    sample_head = "".join(f"<th>{escape(m)}</th>" for m in shown)
+    first = next(iter(shown.values())).per_row if shown else []
     samples = []
     for i in range(min(n_samples, len(first))):
         cells = []
-        for r in results.values():
+        for r in shown.values():
             row = r.per_row[i]
             lines, flags = list(row["lines"]), list(row["grounded_lines"])
             if not lines:
@@ -247,5 +247,5 @@ def html_report(
         f"<h2>Metrics</h2><table><tr><th>metric</th>{head}</tr>{metrics}</table>{paired}"
         f"<h2>Plots</h2>{''.join(_image(p) for p in images)}"
         f"<h2>Sample playlists</h2><p>The same requests for every model; lines in red (✗) are not grounded.</p>"
-        f"<table><tr><th>request</th>{head}</tr>{''.join(samples)}</table></body></html>"
+        f"<table><tr><th>request</th>{sample_head}</tr>{''.join(samples)}</table></body></html>"
     )

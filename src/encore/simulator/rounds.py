@@ -63,7 +63,7 @@ def add_round(
         KeyError: an answered prompt, its intent, its user or a shown track is not in the logs.
     """
     by_id = {str(r["response_id"]): r for r in logs["responses"]}
-    intents = {str(r["response_id"]): json.loads(r["intent"]) for r in logs["intents"]}
+    intents = {str(r["response_id"]): str(r["intent"]) for r in logs["intents"]}  # JSON text, copied as is
     tracks = {str(t["track_id"]): t for t in logs["catalog"]}
     session_of = {rid: str(r["session_id"]) for rid, r in by_id.items()}
     last_event: dict[str, str] = {}  # by session: the round comes after the whole logged session
@@ -76,7 +76,7 @@ def add_round(
     for prompt_id, playlists in answers.items():
         source = by_id[prompt_id]
         user = users[str(source["user_id"])]
-        intent = intents[prompt_id]
+        intent = json.loads(intents[prompt_id])
         session = session_of[prompt_id]
         shown_at = clock.get(session) or parse_ts(last_event[session]) + timedelta(seconds=30)
         for k, playlist in enumerate(playlists):
@@ -92,7 +92,7 @@ def add_round(
                     "policy": policy,
                 }
             )
-            out["intents"].append({"response_id": response_id, "intent": json.dumps(intent)})
+            out["intents"].append({"response_id": response_id, "intent": intents[prompt_id]})
             events = simulate_feedback(
                 user, intent, [tracks[t] for t in playlist], rng, response_id=response_id, start=shown_at
             )
