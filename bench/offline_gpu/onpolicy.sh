@@ -6,9 +6,10 @@
 #       SFT of RECIPE on its carried prep outputs (unless this machine trained it already), then
 #       `encore collect RECIPE --model sft [OPTION ...]` on the carried simulated logs
 #       (outputs/NAME/raw). results.tgz brings back outputs/NAME/raw/round-sft, adapters.tgz.* the SFT adapter.
-#   bench/offline_gpu/onpolicy.sh train RECIPE NEWNAME [--set k=v ...]
+#   bench/offline_gpu/onpolicy.sh train RECIPE NEWNAME [--set k=v ...] [VNAME="--set k=v ..." ...]
 #       DPO of RECIPE as NEWNAME on the carried outputs/NEWNAME/prepared (the prep of the round, made
-#       here) and outputs/NEWNAME/sft (the SFT adapter that answered), then eval of SFT and DPO.
+#       here) and outputs/NEWNAME/sft (the SFT adapter that answered), then eval of SFT and DPO; then
+#       each variant as run.sh runs them (NEWNAME-VNAME, the --set options before it not applied).
 set -uo pipefail
 mode="$1"; recipe="$2"; shift 2
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -20,8 +21,11 @@ case "$mode" in
     ;;
   train)
     newname="$1"; shift
-    encore train dpo "$recipe" --set "name=$newname" "$@"
-    encore eval "$recipe" --set "name=$newname" "$@" --set 'eval.models=[sft,dpo]'
+    sets=(); while [ "${1:-}" = --set ]; do sets+=("$1" "$2"); shift 2; done
+    encore train dpo "$recipe" --set "name=$newname" "${sets[@]}"
+    encore eval "$recipe" --set "name=$newname" "${sets[@]}" --set 'eval.models=[sft,dpo]'
+    save
+    variants "$recipe" "$newname" "$@"
     ;;
   *) echo "onpolicy.sh: collect or train, not $mode"; exit 2 ;;
 esac

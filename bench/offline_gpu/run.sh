@@ -21,13 +21,5 @@ else
   encore eval "$recipe"
   save
 fi
-for variant in "$@"; do
-  vname="$name-${variant%%=*}"; read -r -a overrides <<< "${variant#*=}"
-  [ -f "outputs/$vname/eval/metrics.json" ] && { echo "== $vname: done by an earlier call" | tee -a "$out/log.txt"; continue; }
-  [ "$(elapsed)" -lt "${VARIANTS_BEFORE:-400}" ] || { echo "== no time left for $variant" | tee -a "$out/log.txt"; break; }
-  mkdir -p "outputs/$vname" && cp -r "outputs/$name/prepared" "outputs/$name/sft" "outputs/$vname/"
-  encore train dpo "$recipe" --set "name=$vname" "${overrides[@]}"
-  encore eval "$recipe" --set "name=$vname" "${overrides[@]}" --set 'eval.models=[sft,dpo]'
-  save
-done
+variants "$recipe" "$name" "$@"
 echo "== end at $(elapsed)s" | tee -a "$out/log.txt"

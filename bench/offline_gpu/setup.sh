@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# On the CUDA machine, first call (README.md): keep the GGUF's first half in /tmp/encore-gpu, install
-# the carried wheels into /tmp/encore-gpu/site, and import every module the stages need.
+# On the CUDA machine, first call (README.md): keep the carried GGUF pieces in /tmp/encore-gpu, install
+# the carried wheels into /tmp/encore-gpu/site, and import every module the stages need. A second call
+# carrying only the GGUF's second half and sum keeps them too, so a later call's carry has room for
+# outputs of 8 MB or more (an SFT adapter trained elsewhere).
 set -uo pipefail
 work=/tmp/encore-gpu
 nvidia-smi -L; python3 --version
-mkdir -p "$work" && cp .offline_gpu/gguf.part1 "$work/" || exit 2
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$work/site" \
-  .offline_gpu/whl/*.whl || exit 3
+mkdir -p "$work" && cp .offline_gpu/gguf.* "$work/" || exit 2
+if [ -d .offline_gpu/whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$work/site" \
+    .offline_gpu/whl/*.whl || exit 3
+fi
 PYTHONPATH="$work/site:$PWD/src:$PWD" python3 -c "
 import torch, transformers, trl, peft, datasets, mlflow, pandas, pyarrow, accelerate, huggingface_hub
 from trl import SFTTrainer, DPOTrainer
