@@ -18,6 +18,7 @@ case "$mode" in
     name="$(python3 -c "from encore.config import load_recipe; print(load_recipe('$recipe').name)")" || exit 5
     [ -f "outputs/$name/sft/adapter/adapter_model.safetensors" ] || encore train sft "$recipe"
     encore collect "$recipe" --model sft "$@"
+    save
     ;;
   train)
     newname="$1"; shift
@@ -29,5 +30,4 @@ case "$mode" in
     ;;
   *) echo "onpolicy.sh: collect or train, not $mode"; exit 2 ;;
 esac
-save
 echo "== end at $(elapsed)s" | tee -a "$out/log.txt"
