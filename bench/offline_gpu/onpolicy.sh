@@ -10,6 +10,9 @@
 #       DPO of RECIPE as NEWNAME on the carried outputs/NEWNAME/prepared (the prep of the round, made
 #       here) and outputs/NEWNAME/sft (the SFT adapter that answered), then eval of SFT and DPO; then
 #       each variant as run.sh runs them (NEWNAME-VNAME, the --set options before it not applied).
+#   bench/offline_gpu/onpolicy.sh variants RECIPE NEWNAME VNAME="--set k=v ..." ...
+#       only the variants, all at once on the one GPU (a 135M model leaves it mostly idle), each as
+#       NEWNAME-VNAME on the carried outputs/NEWNAME/{prepared,sft}; stopped at $DEADLINE seconds.
 set -uo pipefail
 mode="$1"; recipe="$2"; shift 2
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -28,6 +31,10 @@ case "$mode" in
     save
     variants "$recipe" "$newname" "$@"
     ;;
-  *) echo "onpolicy.sh: collect or train, not $mode"; exit 2 ;;
+  variants)
+    newname="$1"; shift
+    parallel_variants "$recipe" "$newname" "$@"
+    ;;
+  *) echo "onpolicy.sh: collect, train or variants, not $mode"; exit 2 ;;
 esac
 echo "== end at $(elapsed)s" | tee -a "$out/log.txt"
