@@ -27,33 +27,41 @@ save() {
     | sed 's|$|/adapter_model.safetensors|; p; s|_model.safetensors$|_config.json|' \
     | tar czf - -T - 2>/dev/null | split -b 15m - "$out/adapters.tgz."
 }
-dpo_eval() {  # dpo_eval RECIPE VNAME [--set k=v ...]: DPO on VNAME's SFT adapter, then eval of SFT against it
-  local recipe="$1" vname="$2"; shift 2
-  encore train dpo "$recipe" --set "name=$vname" "$@"
-  encore eval "$recipe" --set "name=$vname" "$@" --set 'eval.models=[sft,dpo]'
+pref_eval() {  # pref_eval RECIPE VNAME [--set k=v ...]: the preference stage(s) on VNAME's SFT adapter
+  # (`--set preference=kto|orpo|simpo|rlhf` picks another than DPO; rlhf is reward, then grpo), then
+  # eval of SFT against it
+  local recipe="$1" vname="$2" stages=(dpo) stage; shift 2
+  case " $* " in
+    *" preference=kto "*) stages=(kto) ;; *" preference=orpo "*) stages=(orpo) ;;
+    *" preference=simpo "*) stages=(simpo) ;; *" preference=rlhf "*) stages=(reward grpo) ;;
+  esac
+  for stage in "${stages[@]}"; do
+    encore train "$stage" "$recipe" --set "name=$vname" "$@" --set 'eval.models=[sft,preference]' || return
+  done
+  encore eval "$recipe" --set "name=$vname" "$@" --set 'eval.models=[sft,preference]'
 }
-variants() {  # variants RECIPE NAME [VNAME="--set k=v ..." ...]: DPO and eval (SFT against it) as NAME-VNAME
+variants() {  # variants RECIPE NAME [VNAME="--set k=v ..." ...]: pref_eval of each as NAME-VNAME
   local recipe="$1" name="$2" variant vname overrides; shift 2
   for variant in "$@"; do
     vname="$name-${variant%%=*}"; read -r -a overrides <<< "${variant#*=}"
     [ -f "outputs/$vname/eval/metrics.json" ] && { echo "== $vname: done by an earlier call" | tee -a "$out/log.txt"; continue; }
     [ "$(elapsed)" -lt "${VARIANTS_BEFORE:-400}" ] || { echo "== no time left for $variant" | tee -a "$out/log.txt"; break; }
     mkdir -p "outputs/$vname" && cp -r "outputs/$name/prepared" "outputs/$name/sft" "outputs/$vname/"
-    dpo_eval "$recipe" "$vname" "${overrides[@]}"
+    pref_eval "$recipe" "$vname" "${overrides[@]}"
     save
   done
 }
 parallel_variants() {  # as variants, all at once: each its own MLflow store (mlruns/VNAME.db) and log
   # (outputs/VNAME/log.txt); what has not finished $DEADLINE seconds in (default 480) is stopped. Then
-  # a table of SFT against each DPO, and `save` with the adapter of the variant best on both
-  # fulfillment and simulated saves.
+  # a table of SFT against each tuned model, and `save` with NAME's SFT adapter (when trained here) and
+  # the adapter of the variant best on both fulfillment and simulated saves.
   local recipe="$1" name="$2" variant vname overrides pids=(); shift 2
   set -m  # each job its own process group, so that a late one stops with its children
   for variant in "$@"; do
     vname="$name-${variant%%=*}"; read -r -a overrides <<< "${variant#*=}"
     mkdir -p "outputs/$vname" && cp -r "outputs/$name/prepared" "outputs/$name/sft" "outputs/$vname/"
     ( export MLFLOW_TRACKING_URI="sqlite:///mlruns/$vname.db" LOG="outputs/$vname/log.txt" OMP_NUM_THREADS=2
-      dpo_eval "$recipe" "$vname" "${overrides[@]}" > /dev/null ) &
+      pref_eval "$recipe" "$vname" "${overrides[@]}" > /dev/null ) &
     pids+=($!); echo "== $vname started (pid $!): ${overrides[*]}" | tee -a "$out/log.txt"
   done
   while [ "$(jobs -r | wc -l)" -gt 0 ] && [ "$(elapsed)" -lt "${DEADLINE:-480}" ]; do sleep 5; done
@@ -65,16 +73,17 @@ from pathlib import Path
 rows = []
 for path in sorted(Path("outputs").glob(f"{sys.argv[1]}-*/eval/metrics.json")):
     m = json.loads(path.read_text())
-    if "dpo" not in m:
+    tuned = [k for k in m if k not in ("base", "sft", "retrieval", "oracle")]
+    if "sft" not in m or not tuned:
         continue
-    s, d = m["sft"], m["dpo"]
+    s, d = m["sft"], m[tuned[0]]
     gain = {k: (d[k] - s[k]) / max(abs(s[k]), 1e-9) for k in ("fulfillment", "sim_saves")}
-    print(f"{path.parts[1]}: fulfillment {s['fulfillment']:.3f} -> {d['fulfillment']:.3f}, "
+    print(f"{path.parts[1]} ({tuned[0]}): fulfillment {s['fulfillment']:.3f} -> {d['fulfillment']:.3f}, "
           f"sim_saves {s['sim_saves']:.3f} -> {d['sim_saves']:.3f}, format_valid {d['format_valid']:.3f}, "
           f"grounded {d['grounded']:.3f}, mean_length {s['mean_length']:.1f} -> {d['mean_length']:.1f}")
     rows.append((min(gain.values()), path.parts[1]))
 print(max(rows)[1] if rows else "none")
 PY
 )"
-  ADAPTERS="/$best/dpo/adapter" save
+  ADAPTERS="/$best/\(dpo\|kto\|orpo\|simpo\|grpo\)/adapter$\|/$name/sft/adapter$" save
 }

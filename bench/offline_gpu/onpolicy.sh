@@ -7,8 +7,9 @@
 #       `encore collect RECIPE --model sft [OPTION ...]` on the carried simulated logs
 #       (outputs/NAME/raw). results.tgz brings back outputs/NAME/raw/round-sft, adapters.tgz.* the SFT adapter.
 #   bench/offline_gpu/onpolicy.sh train RECIPE NEWNAME [--set k=v ...] [VNAME="--set k=v ..." ...]
-#       DPO of RECIPE as NEWNAME on the carried outputs/NEWNAME/prepared (the prep of the round, made
-#       here) and outputs/NEWNAME/sft (the SFT adapter that answered), then eval of SFT and DPO; then
+#       DPO of RECIPE (or `--set preference=kto|orpo|simpo|rlhf`) as NEWNAME on the carried
+#       outputs/NEWNAME/prepared (the prep of the round, made here) and outputs/NEWNAME/sft (the SFT
+#       adapter that answered), then eval of SFT against it; then
 #       each variant as run.sh runs them (NEWNAME-VNAME, the --set options before it not applied).
 #   bench/offline_gpu/onpolicy.sh variants RECIPE NEWNAME VNAME="--set k=v ..." ...
 #       only the variants, all at once on the one GPU (a 135M model leaves it mostly idle), each as
@@ -26,8 +27,7 @@ case "$mode" in
   train)
     newname="$1"; shift
     sets=(); while [ "${1:-}" = --set ]; do sets+=("$1" "$2"); shift 2; done
-    encore train dpo "$recipe" --set "name=$newname" "${sets[@]}"
-    encore eval "$recipe" --set "name=$newname" "${sets[@]}" --set 'eval.models=[sft,dpo]'
+    pref_eval "$recipe" "$newname" "${sets[@]}"
     save
     variants "$recipe" "$newname" "$@"
     ;;
