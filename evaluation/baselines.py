@@ -94,7 +94,12 @@ def baseline_rows(
 
 
 def score_baselines(
-    names: Sequence[str], rows: Sequence[Mapping[str, Any]], catalog_df: pd.DataFrame, *, seed: int = 0
+    names: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    catalog_df: pd.DataFrame,
+    *,
+    seed: int = 0,
+    n_replays: int = 8,
 ) -> dict[str, EvalResult]:
     """Score each baseline of ``names`` on the rows it answers, as a model's playlists are scored.
 
@@ -108,5 +113,5 @@ def score_baselines(
             continue
         answers, kept = baseline_rows(name, rows, tracks, records)
         if kept:
-            scored[name] = score_playlists(answers, kept, catalog_df, seed=seed)
+            scored[name] = score_playlists(answers, kept, catalog_df, seed=seed, n_replays=n_replays)
     return scored

@@ -152,6 +152,8 @@ class EvalConfig(_Section):
     primary_metric: str = "fulfillment"
     # Model-free reference playlists scored beside the models (evaluation/baselines.py).
     baselines: list[Literal["retrieval", "oracle"]] = ["retrieval", "oracle"]
+    # Simulated-user replays per playlist: more narrow `sim_saves`' noise (scoring only, no generation).
+    sim_replays: int = Field(8, ge=1)
 
 
 class RegisterConfig(_Section):

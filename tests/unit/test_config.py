@@ -62,6 +62,12 @@ def test_wrong_type_names_key(tmp_path: Path) -> None:
         load_recipe(path)
 
 
+def test_sim_replays_below_one_names_key() -> None:
+    assert load_recipe(SMOKE, ["eval.sim_replays=64"]).eval.sim_replays == 64
+    with pytest.raises(RecipeError, match=r"eval\.sim_replays: .*greater than or equal to 1"):
+        load_recipe(SMOKE, ["eval.sim_replays=0"])
+
+
 def test_unknown_trl_arg_names_key_and_trl_class() -> None:
     with pytest.raises(RecipeError, match=r"unknown key dpo\.args\.betta .*DPOConfig"):
         load_recipe(SMOKE, ["dpo.args.betta=0.1"])

@@ -79,6 +79,13 @@ def test_baselines_are_scored_like_models_and_bracket_them() -> None:
     assert scored["oracle"].metrics["grounded"] == scored["retrieval"].metrics["grounded"] == 1.0
 
 
+def test_replays_per_playlist_reach_the_simulated_users() -> None:
+    """One replay gives whole saves per playlist; many give their mean."""
+    once, many = (score_baselines(["oracle"], [ROW], CATALOG, n_replays=n)["oracle"] for n in (1, 64))
+    assert float(once.per_row[0]["sim_saves"]).is_integer()
+    assert not float(many.per_row[0]["sim_saves"]).is_integer()
+
+
 def test_no_oracle_on_a_catalog_the_simulated_fit_cannot_read() -> None:
     catalog = CATALOG.drop(columns="valence")
     assert set(score_baselines(["retrieval", "oracle"], [ROW], catalog)) == {"retrieval"}

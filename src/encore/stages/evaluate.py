@@ -93,7 +93,9 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
                 max_new_tokens=recipe.eval.max_new_tokens,
                 batch_size=recipe.eval.batch_size,
             )
-            results[name] = score_playlists(completions, rows, catalog, seed=recipe.seed)
+            results[name] = score_playlists(
+                completions, rows, catalog, seed=recipe.seed, n_replays=recipe.eval.sim_replays
+            )
             if name != "base" and pairs:  # the base model is its own reference: every margin is 0
                 logps = pair_logprobs(model, tokenizer, pairs, batch_size=recipe.eval.batch_size)
                 # The implicit reward's β of the DPO family; GRPO's `beta` is a KL weight (often 0), and
@@ -117,7 +119,9 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
                 mlflow.log_metrics({f"eval/final/{k}": v for k, v in results[name].metrics.items()})
             del model
             gc.collect()
-        references = score_baselines(recipe.eval.baselines, rows, catalog, seed=recipe.seed)
+        references = score_baselines(
+            recipe.eval.baselines, rows, catalog, seed=recipe.seed, n_replays=recipe.eval.sim_replays
+        )
         for name, reference in references.items():
             mlflow.log_metrics({f"eval/{name}/{k}": v for k, v in reference.metrics.items()})
         columns = {**results, **references}
