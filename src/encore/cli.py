@@ -319,6 +319,12 @@ def promote(
     tolerance: Annotated[
         float, typer.Option(help="How much worse a guardrail may be before it counts")
     ] = 0.0,
+    min_z: Annotated[
+        float,
+        typer.Option(
+            help="Also require the paired gain on the primary metric to be this many standard errors"
+        ),
+    ] = 0.0,
     floor: Annotated[
         list[str] | None, typer.Option(help="Override a guardrail floor: metric=value (repeatable)")
     ] = None,
@@ -340,6 +346,8 @@ def promote(
     from mlflow.exceptions import MlflowException
 
     from encore import promote as gate
+    from encore.compare import direction
+    from evaluation.paired import paired_delta
 
     client = _client(tracking_uri)
     try:
@@ -363,13 +371,22 @@ def promote(
     rows = gate.eval_rows(path, max_requests)
     console.print(f"evaluating {name} v{version} (@{from_}) on {len(rows)} requests from {path}")
     cand_result, catalog = gate.evaluate_version(f"models:/{name}/{version}", rows)
-    champ_metrics = None
+    champ_metrics = paired = None
     if champion_version is not None:
         console.print(f"evaluating {name} v{champion_version} (@{to}) on the same requests")
         champ_result, _ = gate.evaluate_version(f"models:/{name}/{champion_version}", rows, catalog)
         champ_metrics = champ_result.metrics
+        higher = direction(primary) or 1
+        paired = paired_delta(champ_result.per_row, cand_result.per_row, primary, higher=higher)
     decision = gate.decide(
-        cand_result.metrics, champ_metrics, primary=primary, margin=margin, floors=floors, tolerance=tolerance
+        cand_result.metrics,
+        champ_metrics,
+        primary=primary,
+        margin=margin,
+        floors=floors,
+        tolerance=tolerance,
+        paired=paired,
+        min_z=min_z,
     )
     table = Table(title=f"promote {name} v{version} → @{to}")
     for column in (
@@ -385,9 +402,13 @@ def promote(
         cand = "missing" if c.candidate is None else f"{c.candidate:.3f}"
         table.add_row(c.rule, c.metric, cand, ref, "[green]yes[/]" if c.passed else "[red]no[/]")
     console.print(table)
+    if paired is not None:
+        console.print(f"paired {primary}, candidate − champion on the same requests: {paired.describe()}")
     outcome = {
         "name": name, "candidate": version, "champion": champion_version, "eval_set": str(path),
-        "n_requests": len(rows), "primary": primary, "margin": margin, "promoted": decision.promote,
+        "n_requests": len(rows), "primary": primary, "margin": margin, "min_z": min_z,
+        "paired": None if paired is None else {"mean": paired.mean, "stderr": paired.stderr, "n": paired.n},
+        "promoted": decision.promote,
         "reasons": decision.reasons, "candidate_metrics": cand_result.metrics, "champion_metrics": champ_metrics,
     }  # fmt: skip
     verdict = "promoted" if decision.promote else "refused: " + "; ".join(decision.reasons)

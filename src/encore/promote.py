@@ -6,6 +6,8 @@ The rule (:func:`decide`), with the defaults::
                    distinct_artist_ratio ≥ 0.5 (a metric the eval set does not yield fails its floor);
     2. primary     the candidate has the primary metric (fulfillment), and, when there is a champion,
                    beats it by at least the margin (0.01): candidate − champion ≥ margin and > 0;
+                   with `min_z` > 0 (default 0), its paired gain over the same requests is also at
+                   least that many standard errors (`evaluation.paired`; 2 keeps noise out);
     3. guardrails  when there is a champion, no guardrail (format_valid, grounded, distinct_artist_ratio)
                    is worse than the champion's by more than the tolerance (0).
 
@@ -28,6 +30,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from encore.compare import direction
+from evaluation.paired import PairedDelta
 from evaluation.score import EvalResult, score_playlists
 
 GUARDRAILS = ("format_valid", "grounded", "distinct_artist_ratio")
@@ -70,6 +73,17 @@ def floor_check(metric: str, value: float | None, floor: float) -> Check:
     return Check("floor", metric, value, floor, ok, why)
 
 
+def significant(paired: PairedDelta | None, sign: int, min_z: float) -> bool:
+    """The paired gain (in the metric's direction `sign`) is at least `min_z` standard errors.
+
+    A gain with no spread at all (every request moved the same way by the same amount) counts.
+    """
+    if paired is None or paired.mean is None or paired.stderr is None:
+        return False
+    gain = paired.mean * sign
+    return gain > 0 and (paired.stderr == 0 or gain / paired.stderr >= min_z)
+
+
 def decide(
     candidate: Mapping[str, float],
     champion: Mapping[str, float] | None,
@@ -79,6 +93,8 @@ def decide(
     guardrails: Sequence[str] = GUARDRAILS,
     floors: Mapping[str, float] = FLOORS,
     tolerance: float = 0.0,
+    paired: PairedDelta | None = None,
+    min_z: float = 0.0,
 ) -> Decision:
     """Whether `candidate` may become champion (the rule is in the module docstring).
 
@@ -90,6 +106,8 @@ def decide(
         guardrails: metrics on which the candidate may not be worse than the champion.
         floors: the least (or, for lower-is-better metrics, the most) each metric may be.
         tolerance: how much worse a guardrail may be before it counts as worse.
+        paired: the per-request difference candidate − champion on `primary` (shown in the reason).
+        min_z: when > 0, the paired gain must also be at least this many standard errors.
 
     Returns:
         The decision with every check, passed or not, in the order floors, primary, guardrails.
@@ -110,6 +128,12 @@ def decide(
         why = f"{primary} {_fmt(cand)} vs champion {_fmt(champ)}: " + (
             "not computed" if delta is None else f"{'wins' if ok else 'does not win'} by ≥ {margin:g}"
         )
+        if paired is not None:
+            why += f"; paired {paired.describe()}"
+        if min_z > 0:
+            sure = significant(paired, sign, min_z)
+            ok = ok and sure
+            why += f", {'' if sure else 'not '}{min_z:g} standard errors"
         checks.append(Check("primary", primary, cand, champ, ok, why))
         for metric in guardrails:
             c, ch = candidate.get(metric), champion.get(metric)

@@ -210,6 +210,10 @@ def test_a_better_candidate_is_promoted_and_the_old_champion_kept_as_previous(wo
         assert cand[guardrail] >= champ[guardrail]
     assert after["champion"] == world["good_v"] and after["previous-champion"] == world["short"]
     assert "fulfillment" in out and "guardrail" in out  # the table says why
+    # The gain weighed request by request: the same requests, so the paired mean is the gap of the means.
+    assert report["paired"]["n"] == champ["n_fulfillment"]
+    assert report["paired"]["mean"] == pytest.approx(cand["fulfillment"] - champ["fulfillment"])
+    assert "paired fulfillment" in out
 
 
 def test_generate_prints_the_champions_playlist(world: dict):

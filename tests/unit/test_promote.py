@@ -6,7 +6,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from encore.promote import FLOORS, AliasConflict, alias_version, decide, move_alias
+from encore.promote import FLOORS, AliasConflict, alias_version, decide, move_alias, significant
+from evaluation.paired import PairedDelta
 
 GOOD = {"fulfillment": 0.60, "format_valid": 0.95, "grounded": 0.99, "distinct_artist_ratio": 0.80}
 
@@ -124,3 +125,27 @@ def test_a_failed_move_puts_every_alias_back(registry: tuple[MlflowClient, str])
         move_alias(client, m, "champion", "3", "2")
     assert alias_version(client, m, "champion") == "2"
     assert alias_version(client, m, "previous-champion") == "1"
+
+
+def test_a_win_within_its_noise_is_refused_when_standard_errors_are_asked_for():
+    """The H200 sweep's best DPO against SFT (docs/benchmarks.md): +0.006 ± 0.005 on 65 requests."""
+    champion = GOOD | {"fulfillment": 0.594}
+    noisy = PairedDelta("fulfillment", 65, 0.006, 0.005, 15, 15)
+    plain = decide(GOOD, champion, margin=0.005, paired=noisy)
+    assert plain.promote  # the margin alone lets it through
+    assert "± 0.005" in plain.checks[len(FLOORS)].why  # and the reason shows the noise
+    strict = decide(GOOD, champion, margin=0.005, paired=noisy, min_z=2)
+    assert not strict.promote
+    assert failed(strict) == [("primary", "fulfillment")]
+    assert "not 2 standard errors" in strict.reasons[0]
+    clear = PairedDelta("fulfillment", 65, 0.006, 0.002, 30, 2)
+    assert decide(GOOD, champion, margin=0.005, paired=clear, min_z=2).promote
+
+
+def test_min_z_weighs_the_gain_in_the_metrics_direction_and_needs_paired_rows():
+    assert significant(PairedDelta("sim_skip_rate", 10, -0.05, 0.01, 8, 1), -1, 2)
+    assert not significant(PairedDelta("sim_skip_rate", 10, 0.05, 0.01, 1, 8), -1, 2)
+    assert significant(PairedDelta("fulfillment", 10, 0.1, 0.0, 10, 0), 1, 2)  # every request gained alike
+    assert not significant(None, 1, 2)
+    assert not significant(PairedDelta("fulfillment", 1, 0.1, None, 1, 0), 1, 2)
+    assert not decide(GOOD, GOOD | {"fulfillment": 0.5}, min_z=2).promote  # no paired rows: no evidence
