@@ -142,7 +142,9 @@ def decide(
                 ok, why = True, f"{metric}: champion has no value"
             else:
                 ok = c is not None and (c - ch) * g_sign >= -tolerance
-                why = f"{metric} {_fmt(c)} vs champion {_fmt(ch)}: {'not worse' if ok else 'worse'}"
+                # The gap itself when worse: three decimals can show two different values alike.
+                gap = "" if ok or c is None else f" by {abs(c - ch):.2g}"
+                why = f"{metric} {_fmt(c)} vs champion {_fmt(ch)}: {'not worse' if ok else 'worse'}{gap}"
             checks.append(Check("guardrail", metric, c, ch, ok, why))
     return Decision(all(c.passed for c in checks), checks)
 

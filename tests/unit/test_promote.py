@@ -149,3 +149,10 @@ def test_min_z_weighs_the_gain_in_the_metrics_direction_and_needs_paired_rows():
     assert not significant(None, 1, 2)
     assert not significant(PairedDelta("fulfillment", 1, 0.1, None, 1, 0), 1, 2)
     assert not decide(GOOD, GOOD | {"fulfillment": 0.5}, min_z=2).promote  # no paired rows: no evidence
+
+
+def test_a_guardrail_worse_by_less_than_the_printed_precision_says_by_how_much():
+    """As on the real SmolLM2 runs: grounded 0.99498 against 0.99512 prints as 0.995 against 0.995."""
+    decision = decide(GOOD | {"grounded": 0.99498}, GOOD | {"grounded": 0.99512, "fulfillment": 0.5})
+    assert failed(decision) == [("guardrail", "grounded")]
+    assert decision.reasons == ["grounded 0.995 vs champion 0.995: worse by 0.00014"]
