@@ -147,6 +147,9 @@ class EvalConfig(_Section):
     # `preference` stands for the recipe's preference stage (dpo, kto, orpo, simpo or grpo).
     models: list[EvalModel] = ["base", "sft", "preference"]
     max_requests: int | None = 64
+    # Held-out preference pairs scored for preference accuracy (`null`: as many as `max_requests`). Each
+    # pair is four forward passes of up to `max_length` tokens: on a CPU they cost more than generation.
+    max_pairs: int | None = Field(None, ge=0)
     max_new_tokens: int = 256
     batch_size: int = 16
     primary_metric: str = "fulfillment"
@@ -154,6 +157,11 @@ class EvalConfig(_Section):
     baselines: list[Literal["retrieval", "oracle"]] = ["retrieval", "oracle"]
     # Simulated-user replays per playlist: more narrow `sim_saves`' noise (scoring only, no generation).
     sim_replays: int = Field(8, ge=1)
+
+    @property
+    def pair_limit(self) -> int | None:
+        """Held-out pairs to score: `max_pairs`, or as many as `max_requests` where that is unset."""
+        return self.max_requests if self.max_pairs is None else self.max_pairs
 
 
 class RegisterConfig(_Section):

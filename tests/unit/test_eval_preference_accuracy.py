@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
 from encore.models import load_model, resolve_model
 from encore.prompts import Track, render_playlist, render_prompt
+from encore.stages.evaluate import eval_pairs
 from evaluation.tasks.preference_accuracy import (
     pair_logprobs,
     preference_scores,
@@ -113,3 +115,14 @@ def test_reference_is_the_adapter_disabled(tiny, pairs) -> None:  # type: ignore
     assert not np.allclose(moved["policy_chosen"], moved["ref_chosen"], atol=1e-3)
     with pytest.raises(TypeError, match="PEFT"):
         pair_logprobs(torch.nn.Linear(2, 2), tokenizer, pairs)
+
+
+def test_eval_pairs_are_the_eval_split_in_pair_id_order_capped(tmp_path: Path) -> None:
+    (tmp_path / "pairs").mkdir()
+    pd.DataFrame({"pair_id": ["d", "b", "a", "c"], "split": ["eval", "train", "eval", "eval"]}).to_parquet(
+        tmp_path / "pairs" / "part-0.parquet"
+    )
+    assert [p["pair_id"] for p in eval_pairs(tmp_path, None)] == ["a", "c", "d"]
+    assert [p["pair_id"] for p in eval_pairs(tmp_path, 2)] == ["a", "c"]
+    assert eval_pairs(tmp_path, 0) == []
+    assert eval_pairs(tmp_path / "missing", None) == []

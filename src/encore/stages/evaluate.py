@@ -78,7 +78,7 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
             from_pandas(pd.DataFrame(rows), source=str(prepared / "eval"), name="eval"),
             context="evaluation",
         )
-        pairs = eval_pairs(prepared, recipe.eval.max_requests)
+        pairs = eval_pairs(prepared, recipe.eval.pair_limit)
         for name in recipe.eval_models:
             set_seed(recipe.seed)
             model, tokenizer = load_policy(
