@@ -346,7 +346,7 @@ def promote(
     from mlflow.exceptions import MlflowException
 
     from encore import promote as gate
-    from encore.compare import direction
+    from evaluation.direction import direction
     from evaluation.paired import paired_delta
 
     client = _client(tracking_uri)
@@ -363,10 +363,13 @@ def promote(
             f"[bold red]error:[/] no eval set: {path or 'the version has no eval_set tag'}; pass --eval-set"
         )
         raise typer.Exit(2)
-    floors = dict(gate.FLOORS)
-    for item in floor or []:
-        key, _, value = item.partition("=")
-        floors[key] = float(value)
+    # The defaults, then the version's own (its recipe's `register.floors`), then --floor.
+    floors = {**gate.FLOORS, **gate.version_floors(candidate.tags)}
+    try:
+        floors.update(gate.parse_floor(item) for item in floor or [])
+    except ValueError as e:
+        err.print(f"[bold red]error:[/] --floor {e}")
+        raise typer.Exit(2) from None
     primary = metric or candidate.tags.get("primary_metric") or "fulfillment"
     rows = gate.eval_rows(path, max_requests)
     console.print(f"evaluating {name} v{version} (@{from_}) on {len(rows)} requests from {path}")
@@ -406,7 +409,7 @@ def promote(
         console.print(f"paired {primary}, candidate − champion on the same requests: {paired.describe()}")
     outcome = {
         "name": name, "candidate": version, "champion": champion_version, "eval_set": str(path),
-        "n_requests": len(rows), "primary": primary, "margin": margin, "min_z": min_z,
+        "n_requests": len(rows), "primary": primary, "margin": margin, "min_z": min_z, "floors": floors,
         "paired": None if paired is None else {"mean": paired.mean, "stderr": paired.stderr, "n": paired.n},
         "promoted": decision.promote,
         "reasons": decision.reasons, "candidate_metrics": cand_result.metrics, "champion_metrics": champ_metrics,

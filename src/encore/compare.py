@@ -15,7 +15,6 @@ are found whichever of them is named. The first reference is the baseline every 
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,40 +25,11 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from encore.config import PREFERENCE_STAGE
+from evaluation.direction import direction
 from evaluation.paired import PAIRED_METRICS, PairedDelta, keyed, paired_delta
 
 FINAL = "eval/final/"
 CATEGORY = "fulfillment/category/"
-
-# Which way is better, by metric (the last path segment, e.g. `eval/dpo/grounded` → `grounded`).
-HIGHER = frozenset(
-    {
-        "format_valid", "format_parses", "grounded", "fully_grounded", "in_candidates", "fulfillment",
-        "grounded_exact", "grounded_normalised", "grounded_fuzzy", "distinct_artists",
-        "distinct_artist_ratio", "catalog_coverage", "sim_saves", "sim_save_rate", "sim_thumbs_up", "sim_satisfaction",
-        "preference_accuracy", "reward_margin", "roundtrip_match", "accuracies", "margins",
-    }
-)  # fmt: skip
-LOWER = frozenset(
-    {"format_duplicates", "hallucination_rate", "repeated_artists", "max_artist_share", "sim_skip_rate",
-     "sim_thumbs_down", "seconds"}
-)  # fmt: skip
-_RANKING = re.compile(r"^(hit|mrr|recall)@\d+$")
-
-
-def direction(metric: str) -> int:
-    """+1 when a higher value is better, -1 when lower is better, 0 when neither (counts, lengths, popularity)."""
-    parts = metric.split("/")
-    if "fulfillment" in parts:  # fulfillment/<constraint> and fulfillment/category/<category>
-        return 1
-    leaf = parts[-1]
-    if leaf.startswith("n_"):
-        return 0
-    if leaf in HIGHER or _RANKING.match(leaf):
-        return 1
-    if leaf in LOWER or leaf.endswith("loss"):
-        return -1
-    return 0
 
 
 def verdict(metric: str, baseline: float | None, value: float | None, tolerance: float = 1e-9) -> str:

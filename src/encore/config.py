@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from data_prep.settings import PrepSettings
+from evaluation.direction import direction
 
 _SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # no path separators, no leading `.` or `..`
 
@@ -170,6 +171,20 @@ class RegisterConfig(_Section):
     alias: str = "candidate"
     retrieval_k: int = 20
     max_new_tokens: int = 256
+    # `encore promote`'s floors for this model, over its defaults (docs/evaluation.md): metric → the least
+    # (or, lower-is-better, the most) it may be. Tagged on the version as `floor.<metric>`.
+    floors: dict[str, float] = {}
+
+    @field_validator("floors")
+    @classmethod
+    def _floors_have_a_direction(cls, floors: dict[str, float]) -> dict[str, float]:
+        sideless = [m for m in floors if not direction(m)]
+        if sideless:
+            raise ValueError(
+                f"no floor for {', '.join(sideless)}: neither higher nor lower is better "
+                "(evaluation/direction.py names the metrics a floor can hold)"
+            )
+        return floors
 
 
 class TrackingConfig(_Section):

@@ -4,6 +4,8 @@ The rule (:func:`decide`), with the defaults::
 
     1. floors      the candidate meets every floor: format_valid ≥ 0.8, grounded ≥ 0.95,
                    distinct_artist_ratio ≥ 0.5 (a metric the eval set does not yield fails its floor);
+                   the candidate version's `floor.<metric>` tags (its recipe's `register.floors`)
+                   override these, and `encore promote --floor` overrides both;
     2. primary     the candidate has the primary metric (fulfillment), and, when there is a champion,
                    beats it by at least the margin (0.01): candidate − champion ≥ margin and > 0;
                    with `min_z` > 0 (default 0), its paired gain over the same requests is also at
@@ -29,12 +31,34 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from encore.compare import direction
+from evaluation.direction import direction
 from evaluation.paired import PairedDelta
 from evaluation.score import EvalResult, score_playlists
 
 GUARDRAILS = ("format_valid", "grounded", "distinct_artist_ratio")
 FLOORS = {"format_valid": 0.8, "grounded": 0.95, "distinct_artist_ratio": 0.5}
+
+
+def floor_tags(floors: Mapping[str, float]) -> dict[str, str]:
+    """Floors as model-version tags (`floor.<metric>`), the form :func:`version_floors` reads back."""
+    return {f"floor.{metric}": repr(float(value)) for metric, value in floors.items()}
+
+
+def version_floors(tags: Mapping[str, str]) -> dict[str, float]:
+    """The floors a version was registered with (its recipe's `register.floors`, tags `floor.<metric>`)."""
+    return {k.removeprefix("floor."): float(v) for k, v in tags.items() if k.startswith("floor.")}
+
+
+def parse_floor(item: str) -> tuple[str, float]:
+    """`metric=value` (the CLI's `--floor`) as a pair; ValueError naming the item when it is not one."""
+    metric, _, value = item.partition("=")
+    try:
+        floor = float(value)
+    except ValueError:
+        raise ValueError(f"{item}: want METRIC=NUMBER") from None
+    if not direction(metric):
+        raise ValueError(f"{item}: {metric} is neither higher- nor lower-is-better")
+    return metric, floor
 
 
 @dataclass(frozen=True)
@@ -101,7 +125,7 @@ def decide(
     Args:
         candidate: the candidate's metrics on the eval set.
         champion: the champion's metrics on the same eval set, or None when there is no champion.
-        primary: the metric the candidate must win on (its direction from :func:`encore.compare.direction`).
+        primary: the metric the candidate must win on (its direction from :func:`evaluation.direction.direction`).
         margin: how much better the candidate must be on `primary`.
         guardrails: metrics on which the candidate may not be worse than the champion.
         floors: the least (or, for lower-is-better metrics, the most) each metric may be.

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from encore.cli import app
 from encore.models import load_model, resolve_model
+from encore.promote import FLOORS
 from encore.prompts import render_playlist, render_prompt
 from encore.simulator.catalog import make_catalog
 from encore.simulator.intents import empty_intent
@@ -150,7 +151,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     w["client"].set_registered_model_alias(NAME, "challenger", w["random"])
     step("random_vs_short", "--from", "challenger")
     # 4. The good model beats the champion by more than the margin: it is promoted.
-    w["good_v"] = register(tmp / "good", tmp / "catalog.parquet", rows, tags)
+    # Registered with a floor of its own (a recipe's `register.floors`), which the gate holds it to.
+    w["good_v"] = register(
+        tmp / "good", tmp / "catalog.parquet", rows, tags | {"floor.distinct_artist_ratio": "0.3"}
+    )
     step("good_vs_short", "--margin", "0.2")
     return w
 
@@ -214,6 +218,16 @@ def test_a_better_candidate_is_promoted_and_the_old_champion_kept_as_previous(wo
     assert report["paired"]["n"] == champ["n_fulfillment"]
     assert report["paired"]["mean"] == pytest.approx(cand["fulfillment"] - champ["fulfillment"])
     assert "paired fulfillment" in out
+    assert report["floors"] == FLOORS | {"distinct_artist_ratio": 0.3}
+    assert world["steps"]["random_first"][2]["floors"] == FLOORS
+
+
+def test_a_floor_that_is_not_metric_equals_number_is_a_usage_error(world: dict):
+    for bad in ("grounded=high", "n_requests=3", "grounded"):
+        result = CliRunner().invoke(
+            app, ["promote", NAME, "--tracking-uri", world["uri"], "--floor", bad], terminal_width=200
+        )
+        assert result.exit_code == 2 and f"--floor {bad}" in result.output, result.output
 
 
 def test_generate_prints_the_champions_playlist(world: dict):

@@ -77,6 +77,13 @@ def test_max_pairs_defaults_to_max_requests_and_can_be_set_apart() -> None:
         load_recipe(SMOKE, ["eval.max_pairs=-1"])
 
 
+def test_register_floors_hold_only_metrics_with_a_better_side() -> None:
+    recipe = load_recipe(SMOKE, ["register.floors={distinct_artist_ratio: 0.4, hallucination_rate: 0.1}"])
+    assert recipe.registry.floors == {"distinct_artist_ratio": 0.4, "hallucination_rate": 0.1}
+    with pytest.raises(RecipeError, match=r"register\.floors: .*no floor for distinct_artists_ratio"):
+        load_recipe(SMOKE, ["register.floors={distinct_artists_ratio: 0.4}"])
+
+
 def test_unknown_trl_arg_names_key_and_trl_class() -> None:
     with pytest.raises(RecipeError, match=r"unknown key dpo\.args\.betta .*DPOConfig"):
         load_recipe(SMOKE, ["dpo.args.betta=0.1"])

@@ -6,7 +6,17 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from encore.promote import FLOORS, AliasConflict, alias_version, decide, move_alias, significant
+from encore.promote import (
+    FLOORS,
+    AliasConflict,
+    alias_version,
+    decide,
+    floor_tags,
+    move_alias,
+    parse_floor,
+    significant,
+    version_floors,
+)
 from evaluation.paired import PairedDelta
 
 GOOD = {"fulfillment": 0.60, "format_valid": 0.95, "grounded": 0.99, "distinct_artist_ratio": 0.80}
@@ -156,3 +166,20 @@ def test_a_guardrail_worse_by_less_than_the_printed_precision_says_by_how_much()
     decision = decide(GOOD | {"grounded": 0.99498}, GOOD | {"grounded": 0.99512, "fulfillment": 0.5})
     assert failed(decision) == [("guardrail", "grounded")]
     assert decision.reasons == ["grounded 0.995 vs champion 0.995: worse by 0.00014"]
+
+
+def test_a_floor_is_metric_equals_number_for_a_metric_with_a_better_side():
+    assert parse_floor("distinct_artist_ratio=0.4") == ("distinct_artist_ratio", 0.4)
+    assert parse_floor("hallucination_rate=0.05") == ("hallucination_rate", 0.05)
+    with pytest.raises(ValueError, match="grounded=high: want METRIC=NUMBER"):
+        parse_floor("grounded=high")
+    with pytest.raises(ValueError, match="n_requests is neither"):
+        parse_floor("n_requests=3")
+
+
+def test_a_versions_floors_are_its_floor_tags():
+    tags = {"floor.distinct_artist_ratio": "0.4", "floor.grounded": "0.9", "metric.grounded": "0.99"}
+    assert version_floors(tags) == {"distinct_artist_ratio": 0.4, "grounded": 0.9}
+    assert version_floors({"primary_metric": "fulfillment"}) == {}
+    floors = {"distinct_artist_ratio": 0.4, "hallucination_rate": 1 / 30}
+    assert version_floors(floor_tags(floors)) == floors  # exactly: the tags hold repr(float)

@@ -20,6 +20,7 @@ import evaluation
 from encore import pyfunc_model
 from encore.config import Recipe
 from encore.inference import PlaylistGenerator
+from encore.promote import floor_tags
 from encore.tracking import git_commit, stage_run
 from encore.train.lora import load_policy
 
@@ -126,7 +127,7 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
     """Register the final policy under `register.name` with alias `register.alias`; returns (name, version).
 
     The version is tagged with its lineage (base model, recipe, stages, data fingerprint, git commit,
-    run), the eval set and primary metric that `encore promote` evaluates it on, and its eval metrics
+    run), the eval set, primary metric and floors (`floor.<metric>`) that `encore promote` holds it to, and its eval metrics
     (`metric.<name>`; `metrics` or, when run alone, the eval stage's `metrics.json`).
     """
     prepared = recipe.out / "prepared"
@@ -169,6 +170,7 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
             "run_id": run.info.run_id,
             "eval_set": str((prepared / "eval").resolve()),
             "primary_metric": recipe.eval.primary_metric,
+            **floor_tags(recipe.registry.floors),
             **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
         }
         version = register_version(model_uri, name, alias, tags)
