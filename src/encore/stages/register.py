@@ -127,8 +127,8 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
     """Register the final policy under `register.name` with alias `register.alias`; returns (name, version).
 
     The version is tagged with its lineage (base model, recipe, stages, data fingerprint, git commit,
-    run), the eval set, primary metric and floors (`floor.<metric>`) that `encore promote` holds it to, and its eval metrics
-    (`metric.<name>`; `metrics` or, when run alone, the eval stage's `metrics.json`).
+    run), the eval set, primary metric and floors (`floor.<metric>`) that `encore promote` holds it to,
+    and its eval metrics (`metric.<name>`; `metrics` or, when run alone, the eval stage's `metrics.json`).
     """
     prepared = recipe.out / "prepared"
     workdir = recipe.out / "register"
