@@ -12,11 +12,11 @@ import hashlib
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from data_prep.keys import FIELD_SEP as _SEP
 from data_prep.keys import KEY_CHARS
 from data_prep.validation import SOURCE_PREFIX
 
 _BLOCK = 64  # SHA-256 block size in bytes
-_SEP = "\u001f"  # unit separator: cannot be confused with text inside a field
 _USER_ID = r'"user_id"\s*:\s*(?:"(?:[^"\\]|\\.)*"|[^,}\s]*)'
 
 

@@ -11,7 +11,7 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from data_prep import schemas
-from data_prep.keys import split_of, user_key_of
+from data_prep.keys import prompt_id_of, split_of, user_key_of
 from data_prep.pairs import finalize_pairs
 from data_prep.rewards import response_rewards, track_rewards, track_values
 from data_prep.splits import add_prompt_id, add_user_key, assign_split, redact_user_id
@@ -149,6 +149,7 @@ def test_user_key_split_and_prompt_id_match_python_hmac(spark) -> None:
             split = "eval" if int(uk, 16) % 1000 < 300 else "train"
             assert (user_key_of(u, key), split_of(uk, 0.3)) == (uk, split)  # the Python twins agree
             pid = _hmac16(key, "s1\x1f2\x1fcalm")
+            assert prompt_id_of("s1", 2, "calm", key) == pid
             expected.append(
                 Row(session_id="s1", turn=2, request="calm", user_key=uk, prompt_id=pid, split=split)
             )

@@ -1,0 +1,111 @@
+"""Label quality of preference pairs on simulated data: does the chosen side fit the hidden intent better?
+
+A pair's chosen and rejected sides come from what listeners did (plays, skips, saves, edits,
+refinements), not from the request's hidden intent, so a pair can teach the opposite of what the eval's
+fulfillment rewards. On simulator data the intent is logged (``intents``), and each side can be scored
+against it with the eval's own scorer (:func:`evaluation.score.score_row`). Per strategy: the share of
+pairs whose chosen side fits better, equally (the pair says nothing about fulfillment) or worse.
+
+    python -m evaluation.pair_labels recipes/smollm2-135m/gpu/400-users.yaml      # <out>/raw, train pairs
+    python -m evaluation.pair_labels RECIPE --set name=… --raw <out>/raw/round-sft  # an on-policy round
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from data_prep.keys import prompt_id_of
+from encore.prompts import catalog_key_index
+from evaluation.playlist import catalog_records, catalog_tracks
+from evaluation.score import score_row
+
+
+def prompt_intents(
+    responses: pd.DataFrame, intents: Mapping[str, str], key: str
+) -> dict[str, tuple[list[str], str]]:
+    """``prompt_id`` → (candidates, intent JSON) of the first logged response to each prompt with an intent."""
+    out: dict[str, tuple[list[str], str]] = {}
+    for r in responses.itertuples():
+        pid = prompt_id_of(str(r.session_id), int(r.turn), str(r.request), key)
+        if r.response_id in intents and pid not in out:
+            out[pid] = ([str(c) for c in r.candidates], intents[r.response_id])
+    return out
+
+
+def _answer(messages: Any) -> str:
+    return str(messages[-1]["content"])
+
+
+def agreement(
+    pairs: pd.DataFrame, prompts: Mapping[str, tuple[Sequence[str], str]], catalog: pd.DataFrame
+) -> pd.DataFrame:
+    """Per strategy and ``all``: pairs, and the shares whose chosen side fits the intent better, equally, worse.
+
+    Pairs whose prompt has no logged intent are counted in ``no_intent`` and left out of the shares.
+    """
+    tracks, records = catalog_tracks(catalog), catalog_records(catalog)
+    index = catalog_key_index(list(tracks.values()))
+    rows = []
+    for pair in pairs.itertuples():
+        if pair.prompt_id not in prompts:
+            rows.append({"strategy": pair.strategy, "sign": None})
+            continue
+        candidates, intent = prompts[pair.prompt_id]
+        row = {"prompt_id": pair.prompt_id, "candidates": list(candidates), "intent": intent}
+        chosen, rejected = (
+            score_row(_answer(side), row, tracks, records, index)["fulfillment"]
+            for side in (pair.chosen, pair.rejected)
+        )
+        rows.append({"strategy": pair.strategy, "sign": (chosen > rejected) - (chosen < rejected)})
+    frame = pd.DataFrame(rows, columns=["strategy", "sign"])
+    frame = pd.concat([frame, frame.assign(strategy="all")])
+    scored = frame.dropna(subset=["sign"])
+    table = pd.DataFrame(
+        {
+            "pairs": scored.groupby("strategy").size(),
+            "better": scored.groupby("strategy")["sign"].apply(lambda s: (s > 0).mean()),
+            "equal": scored.groupby("strategy")["sign"].apply(lambda s: (s == 0).mean()),
+            "worse": scored.groupby("strategy")["sign"].apply(lambda s: (s < 0).mean()),
+            "no_intent": frame[frame["sign"].isna()].groupby("strategy").size(),
+        }
+    )
+    return table.fillna({"pairs": 0, "no_intent": 0}).astype({"pairs": int, "no_intent": int})
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    from encore.config import load_recipe
+
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation.pair_labels", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("recipe", type=Path)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--raw", type=Path, help="the simulator logs with intents (default: <out>/raw)")
+    parser.add_argument("--split", default="train", choices=["train", "eval"])
+    args = parser.parse_args(argv)
+    recipe = load_recipe(args.recipe, args.overrides, check_args=False)
+    raw, prepared = args.raw or recipe.out / "raw", recipe.out / "prepared"
+    if not (raw / "intents.jsonl").exists():
+        parser.error(f"{raw / 'intents.jsonl'} does not exist: label quality needs simulator logs")
+    intents = dict(
+        (str(rec["response_id"]), str(rec["intent"]))
+        for rec in map(json.loads, (raw / "intents.jsonl").read_text().splitlines())
+    )
+    responses = pd.read_json(raw / "responses.jsonl", lines=True, dtype={"session_id": str, "request": str})
+    pairs = pd.read_parquet(prepared / "pairs")
+    pairs = pairs[pairs["split"] == args.split]
+    prompts = prompt_intents(responses, intents, recipe.prep.hash_key)
+    table = agreement(pairs, prompts, pd.read_parquet(prepared / "validated" / "catalog"))
+    print(f"{args.split} pairs of {prepared} against the intents in {raw}:")
+    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    return table
+
+
+if __name__ == "__main__":
+    main()
