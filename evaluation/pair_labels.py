@@ -25,6 +25,8 @@ from encore.prompts import catalog_key_index
 from evaluation.playlist import catalog_records, catalog_tracks
 from evaluation.score import score_row
 
+SIDES = ("better", "equal", "worse")  # how the chosen side fits the intent against the rejected side
+
 
 def prompt_intents(
     responses: pd.DataFrame, intents: Mapping[str, str], key: str
@@ -65,17 +67,14 @@ def agreement(
         rows.append({"strategy": pair.strategy, "sign": (chosen > rejected) - (chosen < rejected)})
     frame = pd.DataFrame(rows, columns=["strategy", "sign"])
     frame = pd.concat([frame, frame.assign(strategy="all")])
-    scored = frame.dropna(subset=["sign"])
-    table = pd.DataFrame(
-        {
-            "pairs": scored.groupby("strategy").size(),
-            "better": scored.groupby("strategy")["sign"].apply(lambda s: (s > 0).mean()),
-            "equal": scored.groupby("strategy")["sign"].apply(lambda s: (s == 0).mean()),
-            "worse": scored.groupby("strategy")["sign"].apply(lambda s: (s < 0).mean()),
-            "no_intent": frame[frame["sign"].isna()].groupby("strategy").size(),
-        }
-    )
-    return table.fillna({"pairs": 0, "no_intent": 0}).astype({"pairs": int, "no_intent": int})
+    verdict = frame["sign"].map({1: "better", 0: "equal", -1: "worse"}).fillna("no_intent")
+    counts = pd.crosstab(frame["strategy"], verdict).reindex(columns=[*SIDES, "no_intent"], fill_value=0)
+    scored = counts[list(SIDES)].sum(axis=1)
+    table = counts[list(SIDES)].div(scored.where(scored > 0), axis=0)
+    table.insert(0, "pairs", scored)
+    table["no_intent"] = counts["no_intent"]
+    table.columns.name = None
+    return table
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
