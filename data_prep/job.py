@@ -32,7 +32,7 @@ from data_prep.manifest import (
 )
 from data_prep.pairs import build_pairs
 from data_prep.privacy import mask_columns, mask_text
-from data_prep.render import attach_tracks, render_responses
+from data_prep.render import attach_tracks, render_responses, shuffle_train_candidates
 from data_prep.rewards import position_propensity, response_rewards, track_values
 from data_prep.session import cut_lineage
 from data_prep.settings import PrepSettings, load_settings
@@ -47,6 +47,7 @@ from data_prep.validation import (
     validate_interactions,
     validate_responses,
 )
+from encore.prompts import PROMPT_FORMAT
 
 
 def _publish(tmp: Path, out: Path) -> None:
@@ -148,9 +149,10 @@ def run(
     ).transform(cut_lineage)
     rewards = response_rewards(responses_ok, interactions_ok, values, weights=weights, clip=rw.track_clip)
     keyed = assign_split(add_prompt_id(responses_ok, hash_key), cfg.eval_fraction)
-    scored = render_responses(attach_tracks(keyed.join(rewards, "response_id"), catalog_ok)).transform(
-        cut_lineage
-    )
+    shown = attach_tracks(keyed.join(rewards, "response_id"), catalog_ok)
+    if cfg.shuffle_train_candidates:
+        shown = shuffle_train_candidates(shown, seed)
+    scored = render_responses(shown).transform(cut_lineage)
     best = best_per_prompt(scored)
     quarantine = quarantine_rows(checked["catalog"], "catalog")
     for name in list(paths)[1:]:
@@ -202,6 +204,7 @@ def run(
         check_accounting(inputs)
         outputs = {name: fingerprint(str(out_dir / name), seen) for name, seen in written.items()}
         manifest = {
+            "prompt_format": PROMPT_FORMAT,
             "inputs": inputs,
             "outputs": outputs,
             "config": {

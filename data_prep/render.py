@@ -11,6 +11,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
+from data_prep.keys import FIELD_SEP
 from data_prep.schemas import TRACK
 from encore.prompts import (
     CANDIDATES_HEADING,
@@ -24,20 +25,24 @@ from encore.prompts import (
 SHOWN_TRACK = StructType([*TRACK.fields, StructField("attrs", StringType())])
 
 
-def describe(genre: Column, year: Column, energy: Column) -> Column:
-    """:func:`encore.prompts.describe` as a column: ``folk, 1972, energy 0.2``.
+def describe(genre: Column, year: Column, energy: Column, valence: Column) -> Column:
+    """:func:`encore.prompts.describe` as a column: ``folk, 1972, energy 0.20, valence 0.15``.
 
-    ``format_number(x, '0.0')`` is Java's ``DecimalFormat``, which rounds the double's exact binary
+    ``format_number(x, '0.00')`` is Java's ``DecimalFormat``, which rounds the double's exact binary
     value half to even, as Python's ``:.1f`` does (0.25 → 0.2, 0.35 → 0.3, -0.0 → -0.0); the two differ
     only on non-finite values and beyond 1e16, which the catalog's validation (energy in [0, 1]) keeps out.
     """
-    energy_text = F.call_function("format_number", energy, F.lit("0.0"))
     parts = F.array(
         F.when(genre != "", genre),
         F.when(year != 0, year.cast("string")),
-        F.when(energy.isNotNull(), F.concat(F.lit("energy "), energy_text)),
+        F.when(energy.isNotNull(), F.concat(F.lit("energy "), _two_decimals(energy))),
+        F.when(valence.isNotNull(), F.concat(F.lit("valence "), _two_decimals(valence))),
     )
     return F.concat_ws(", ", parts)  # skips the nulls, as describe skips empty attributes
+
+
+def _two_decimals(value: Column) -> Column:
+    return F.call_function("format_number", value, F.lit("0.00"))
 
 
 def _message(role: str, content: Column) -> Column:
@@ -102,8 +107,10 @@ def render_prompt(request: Column, history: Column, candidates: Column) -> Colum
 
 
 def with_attrs(tracks: DataFrame) -> DataFrame:
-    """Add ``attrs``, the text a candidate line shows after the title, to rows with ``genre, year, energy``."""
-    return tracks.withColumn("attrs", describe(F.col("genre"), F.col("year"), F.col("energy")))
+    """Add ``attrs``, the text a candidate line shows after the title, to rows with ``genre, year, energy, valence``."""
+    return tracks.withColumn(
+        "attrs", describe(F.col("genre"), F.col("year"), F.col("energy"), F.col("valence"))
+    )
 
 
 def attach_tracks(responses: DataFrame, catalog: DataFrame) -> DataFrame:
@@ -137,6 +144,32 @@ def attach_tracks(responses: DataFrame, catalog: DataFrame) -> DataFrame:
     out = responses.join(shown, "response_id", "left").withColumn("_by_id", by_id)
     out = out.withColumn("candidates_tracks", looked_up("candidates"))
     return out.withColumn("track_ids_tracks", looked_up("track_ids")).drop("_shown", "_by_id")
+
+
+def shuffle_train_candidates(responses: DataFrame, seed: int) -> DataFrame:
+    """Put the candidates of training rows (``split == "train"``) in a seeded order; others keep theirs.
+
+    The order sorts each track by ``sha2(seed, prompt_id, track_id)``: the same prompt shows the same
+    order in every row (both sides of a pair share their prompt), and a track's place does not depend on
+    where retrieval put it.
+
+    Args:
+        responses: Output of :func:`attach_tracks` with ``prompt_id`` and ``split``.
+        seed: The job's seed.
+    """
+    keyed = F.transform(
+        "candidates_tracks",
+        lambda t: F.struct(
+            F.sha2(F.concat_ws(FIELD_SEP, F.lit(str(seed)), F.col("prompt_id"), t["track_id"]), 256).alias(
+                "key"
+            ),
+            t.alias("track"),
+        ),
+    )
+    shuffled = F.transform(F.array_sort(keyed), lambda k: k["track"])
+    return responses.withColumn(
+        "candidates_tracks", F.when(F.col("split") == "train", shuffled).otherwise(F.col("candidates_tracks"))
+    )
 
 
 def render_responses(responses: DataFrame) -> DataFrame:

@@ -94,6 +94,7 @@ TRACK = _fields(
     ("genre", StringType()),
     ("year", IntegerType()),
     ("energy", DoubleType()),
+    ("valence", DoubleType()),
 )
 MESSAGE = _fields(("role", StringType()), ("content", StringType()))
 MESSAGES = ArrayType(MESSAGE)

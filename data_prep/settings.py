@@ -90,6 +90,10 @@ class PrepSettings(_Section):
     unpaired_max_reward: float = -0.5
     max_request_chars: int = Field(500, gt=0)
     mask_pii: bool = True  # e-mail addresses and phone numbers in requests become [email] / [phone]
+    # Training prompts (split `train`) show their candidates in a seeded order, so that a model cannot
+    # learn to score by position (retrieval order puts the likeliest fits first); eval prompts keep the
+    # logged order, which is what a served model sees.
+    shuffle_train_candidates: bool = True
 
 
 def load_settings(path: str | Path) -> PrepSettings:

@@ -8,6 +8,9 @@
   intent. Not a strict bound on every metric: the fit is the listener's soft score (a product over
   constraints), fulfilment a hard in-range fraction per constraint, so a constraint can score lower
   (on the smoke data its era 0.700 against retrieval order's 0.712).
+- ``reranker``: the ``n`` candidates a learning-to-rank model trained on the training users' logged
+  feedback scores best (evaluation/reranker.py): what a team would ship instead of an LLM. It is
+  trained first and passed in (``score_baselines(..., reranker=...)``); without one it is left out.
 
 Each answer is written the way a model answers (``c3 | artist - title``), so it is scored by the same
 path as generated playlists (``evaluation.score.score_playlists``).
@@ -82,11 +85,14 @@ def baseline_rows(
     rows: Sequence[Mapping[str, Any]],
     tracks: Mapping[str, Track],
     records: Mapping[str, Mapping[str, Any]],
+    baseline: Baseline | None = None,
 ) -> tuple[list[str], list[Mapping[str, Any]]]:
-    """The answers of baseline ``name`` and the rows it applies to (rows it has no answer for are left out)."""
+    """The answers of baseline ``name`` (or of ``baseline``, a trained one) and the rows it applies to
+    (rows it has no answer for are left out)."""
+    answer_of = baseline or BASELINES[name]
     answers, kept = [], []
     for row in rows:
-        answer = BASELINES[name](row, tracks, records)
+        answer = answer_of(row, tracks, records)
         if answer is not None:
             answers.append(answer)
             kept.append(row)
@@ -100,18 +106,21 @@ def score_baselines(
     *,
     seed: int = 0,
     n_replays: int = 8,
+    reranker: Baseline | None = None,
 ) -> dict[str, EvalResult]:
     """Score each baseline of ``names`` on the rows it answers, as a model's playlists are scored.
 
-    The oracle needs the attributes the simulator's fit reads (``replayable``); on a catalog without
-    them, or where no row has an answer, a baseline is left out.
+    The oracle needs the attributes the simulator's fit reads (``replayable``), the ``reranker`` a
+    trained one's answers (``evaluation.reranker.Reranker.playlist``); on a catalog without them,
+    without a trained reranker, or where no row has an answer, a baseline is left out.
     """
     tracks, records = catalog_tracks(catalog_df), catalog_records(catalog_df)
     scored = {}
     for name in names:
-        if name == "oracle" and not replayable(catalog_df):
+        if (name == "oracle" and not replayable(catalog_df)) or (name == "reranker" and reranker is None):
             continue
-        answers, kept = baseline_rows(name, rows, tracks, records)
+        trained = reranker if name == "reranker" else None
+        answers, kept = baseline_rows(name, rows, tracks, records, trained)
         if kept:
             scored[name] = score_playlists(answers, kept, catalog_df, seed=seed, n_replays=n_replays)
     return scored

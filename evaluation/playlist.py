@@ -74,6 +74,7 @@ def catalog_tracks(catalog_df: pd.DataFrame) -> dict[str, Track]:
             genre=_optional(rec.get("genre"), str) or "",
             year=_optional(rec.get("year"), int),
             energy=_optional(rec.get("energy"), float),
+            valence=_optional(rec.get("valence"), float),
         )
     return tracks
 

@@ -50,9 +50,9 @@ def comparison_table(results: Mapping[str, EvalResult]) -> str:
 
 PAIRED_NOTE = (
     "Each model against the one before it on the same requests, and the last model against each "
-    "reference playlist (retrieval order, the oracle): mean per-request difference ± its "
-    "standard error, and on how many requests it is better or worse. A gap within about two standard "
-    "errors is not resolved by this eval set."
+    "reference playlist (retrieval order, the learned reranker, the oracle): mean per-request "
+    "difference ± its standard error, and on how many requests it is better or worse. A gap within "
+    "about two standard errors is not resolved by this eval set."
 )
 
 

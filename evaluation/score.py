@@ -13,6 +13,7 @@ Metric names (macro averages over requests, each in [0, 1] unless a count)::
     distinct_artists, repeated_artists,              tasks/diversity.py, over rows with parsed lines
     distinct_artist_ratio, max_artist_share
     mean_popularity, catalog_coverage                tasks/popularity.py (coverage: over all rows at once)
+    copies_order, mean_candidate_rank                tasks/position_bias.py, over rows with candidates
     sim_saves, sim_save_rate, sim_skip_rate,         tasks/simulated_users.py, over rows with an intent when
     sim_thumbs_up, sim_thumbs_down,                  the catalog carries the listener's attributes
     sim_satisfaction, n_sim
@@ -37,6 +38,7 @@ from evaluation.tasks.fulfillment import constraint_scores, fulfillment, parse_i
 from evaluation.tasks.grounding import grounding_scores
 from evaluation.tasks.open_grounding import OpenMatcher, open_grounding_scores
 from evaluation.tasks.popularity import catalog_coverage, mean_popularity
+from evaluation.tasks.position_bias import position_scores
 from evaluation.tasks.simulated_users import User, replay_playlist, replayable, user_for, user_panel
 
 # Per-row scores that may be None (not applicable); each is macro-averaged over the rows that have it.
@@ -44,7 +46,7 @@ OPTIONAL_METRICS = (
     "grounded_exact", "grounded_normalised", "grounded_fuzzy", "hallucination_rate",
     "distinct_artists", "repeated_artists", "distinct_artist_ratio", "max_artist_share", "mean_popularity",
     "sim_saves", "sim_save_rate", "sim_skip_rate", "sim_thumbs_up", "sim_thumbs_down",
-    "sim_satisfaction",
+    "sim_satisfaction", "copies_order", "mean_candidate_rank",
 )  # fmt: skip
 
 
@@ -105,6 +107,7 @@ def score_row(
         "n_lines": len(playlist.lines),
         **format_scores(ParsedPlaylist(playlist.lines, playlist.bad_lines)),
         **grounding_scores(playlist.track_ids, len(playlist.bad_lines), candidate_ids),
+        **position_scores(playlist.track_ids, candidate_ids),
         "has_intent": intent is not None,
         "category": intent.get("category") if intent else None,
         "fulfillment": None,

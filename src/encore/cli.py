@@ -19,6 +19,8 @@ from encore.config import Recipe, RecipeError, load_recipe
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from encore.progress import Progress
+
 app = typer.Typer(help="encore: preference-tuned playlist LLMs from logged feedback.", no_args_is_help=True)
 train_app = typer.Typer(help="Run one training stage.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -41,6 +43,14 @@ RecipeArg = Annotated[Path, typer.Argument(help="A recipe YAML file, e.g. recipe
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a value: section.key=value (repeatable)")
 ]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Show the libraries' output (warnings, Spark, training logs) here, not in <output_dir>/logs/",
+    ),
+]
 
 
 def _load(path: Path, overrides: list[str] | None) -> Recipe:
@@ -59,45 +69,99 @@ def validate(recipe: RecipeArg, set_: SetOpt = None) -> None:
 
 
 @app.command()
-def pipeline(recipe: RecipeArg, set_: SetOpt = None) -> None:
+def pipeline(recipe: RecipeArg, set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Prep → SFT → preference (dpo|kto|orpo|simpo|rlhf) → eval → register, one parent MLflow run."""
-    from encore import pipeline as pipeline_
-
     r = _load(recipe, set_)
-    with _reported(r):
-        result = pipeline_.main(r)
-    table = Table(title="encore pipeline", show_header=False)
-    table.add_row("run id", result.run_id)
-    for key, value in sorted(result.metrics.items()):
-        table.add_row(key, f"{value:.3f}")
-    if result.model_name:
-        table.add_row("registered", f"{result.model_name} version {result.model_version} @{result.alias}")
-    table.add_row("wall time", f"{result.seconds:.0f} s")
-    console.print(table)
-    # Commands outside the table, so a narrow terminal never cuts them.
-    console.print(f"open it:  mlflow ui --backend-store-uri {result.tracking_uri}", highlight=False)
-    if result.model_name:
-        uri = f"models:/{result.model_name}@{result.alias}"
-        console.print(f"load it:  mlflow.pyfunc.load_model({uri!r})", highlight=False)
+    with _reported(r), _progress(r, "pipeline", verbose) as progress:
+        from encore import pipeline as pipeline_  # imported here: importing the libraries may warn
+
+        result = pipeline_.main(r, progress)
+    from encore.summary import print_summary
+
+    registered = None
+    if result.model_name and result.model_version and result.alias:
+        registered = (result.model_name, result.model_version, result.alias)
+    print_summary(
+        console,
+        run_id=result.run_id,
+        seconds=result.seconds,
+        tracking_uri=result.tracking_uri,
+        out=r.out,
+        models=r.eval_models,
+        final=r.policy_stages[-1] if r.policy_stages else "base",
+        registered=registered,
+        log=progress.log,
+    )
 
 
 @contextmanager
 def _reported(r: Recipe) -> Iterator[None]:
     """Errors the user can act on (a full disk, an unreachable tracking server) as one line, exit 1."""
     from encore.errors import UserFacingError, disk_full_reported
+    from encore.prompts import PromptFormatError
 
     try:
         with disk_full_reported(r.out):
             yield
-    except UserFacingError as e:
+    except (UserFacingError, PromptFormatError) as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
         raise typer.Exit(1) from None
 
 
-def _stage(recipe: Path, set_: list[str] | None, stage: str) -> None:
+@contextmanager
+def _progress(r: Recipe, name: str, verbose: bool) -> Iterator[Progress]:
+    """Stage lines here; unless verbose, everything else in `<out>/logs/<name>.log`, logged to the run it ends.
+
+    A launched process (`--launcher`) is always verbose: its output is its launcher's log.
+    """
+    import os
+
+    from encore.launch import LAUNCHED_ENV
+    from encore.progress import Progress, quiet
+
+    if verbose or os.environ.get(LAUNCHED_ENV):
+        yield Progress(console)
+        return
+    log = r.out / "logs" / f"{name}.log"
+    before = None
+    try:
+        with quiet(log) as terminal:
+            before = _last_run_id()  # a command run in this process before (tests) ended that one
+            yield Progress(Console(file=terminal, soft_wrap=True), log)
+    except BaseException:
+        err.print(f"the full output: {log}", highlight=False)
+        raise
+    finally:
+        _log_output(log, before)
+
+
+def _last_run_id() -> str | None:
+    """The run this process ended last (none is active between commands), or None."""
+    import mlflow
+
+    run = mlflow.last_active_run()
+    return None if run is None else run.info.run_id
+
+
+def _log_output(log: Path, before: str | None) -> None:
+    """Log the command's log file to the run it ended last (the pipeline's, or the stage's), if it ended one."""
+    import mlflow
+
+    try:
+        run_id = _last_run_id()
+        if run_id is not None and run_id != before:
+            mlflow.MlflowClient().log_artifact(run_id, str(log), "logs")
+    except Exception as e:  # the command's own outcome (or error) matters more than its log
+        err.print(f"[yellow]warning:[/] {log} was not logged to MLflow: {e}", highlight=False)
+
+
+def _stage(recipe: Path, set_: list[str] | None, stage: str, verbose: bool = False) -> None:
     r = _load(recipe, set_)
-    with _reported(r):
+    with _reported(r), _progress(r, stage, verbose) as progress, progress.stage(stage) as line:
+        from encore.summary import stage_metrics, stage_note
+
         _run_stage(r, stage)
+        line.note = stage_note(stage, stage_metrics(stage))
 
 
 def _run_stage(r: Recipe, stage: str) -> None:
@@ -113,9 +177,9 @@ def _run_stage(r: Recipe, stage: str) -> None:
 
 
 @app.command("prep")
-def prep_cmd(recipe: RecipeArg, set_: SetOpt = None) -> None:
+def prep_cmd(recipe: RecipeArg, set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Run the data_prep Spark job alone."""
-    _stage(recipe, set_, "prep")
+    _stage(recipe, set_, "prep", verbose)
 
 
 class Launcher(StrEnum):
@@ -152,6 +216,7 @@ def _train(
     launcher: Launcher,
     accelerate_config: Path | None,
     num_processes: int | None,
+    verbose: bool = False,
 ) -> None:
     """Run a training stage in this process, or the same command on several (encore.launch)."""
     import os
@@ -162,7 +227,7 @@ def _train(
     if resume is not None:  # read by tracking.training_run, here and in every launched process
         os.environ[RESUME_ENV] = "1" if resume else "0"
     if launcher is Launcher.none:
-        _stage(recipe, set_, stage)
+        _stage(recipe, set_, stage, verbose)
         return
     if os.environ.get(launch.LAUNCHED_ENV):
         err.print(
@@ -206,8 +271,9 @@ def _train_command(stage: str, doc: str) -> None:
         launcher: LauncherOpt = Launcher.none,
         accelerate_config: AccelerateConfigOpt = None,
         num_processes: ProcessesOpt = None,
+        verbose: VerboseOpt = False,
     ) -> None:
-        _train(recipe, set_, stage, resume, launcher, accelerate_config, num_processes)
+        _train(recipe, set_, stage, resume, launcher, accelerate_config, num_processes, verbose)
 
     command.__doc__ = doc
     train_app.command(stage)(command)
@@ -247,15 +313,15 @@ def collect(
 
 
 @app.command("eval")
-def eval_cmd(recipe: RecipeArg, set_: SetOpt = None) -> None:
+def eval_cmd(recipe: RecipeArg, set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Evaluate base / SFT / the preference policy on the held-out requests."""
-    _stage(recipe, set_, "eval")
+    _stage(recipe, set_, "eval", verbose)
 
 
 @app.command("register")
-def register_cmd(recipe: RecipeArg, set_: SetOpt = None) -> None:
+def register_cmd(recipe: RecipeArg, set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Register the trained policy as an MLflow pyfunc with the recipe's alias."""
-    _stage(recipe, set_, "register")
+    _stage(recipe, set_, "register", verbose)
 
 
 @app.command("export")
@@ -452,15 +518,26 @@ def generate(
     tracking_uri: TrackingOpt = "sqlite:///mlruns/mlflow.db",
 ) -> None:
     """Ask a registered model for a playlist and print it."""
+    import os
+
     import mlflow
     import pandas as pd
+    from transformers.utils import logging as transformers_logging
 
+    # One model to download and load: no progress bars above the playlist.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    transformers_logging.disable_progress_bar()
     _client(tracking_uri)
     loaded = mlflow.pyfunc.load_model(model)
     frame = pd.DataFrame(
         {"request": [request], "history": [history or []], "candidates": [candidate or None]}
     )
     answer = loaded.predict(frame).iloc[0]
+    if not len(answer["track_ids"]):
+        console.print(
+            f"no playlist parsed; the model answered: {answer['completion'][:300]!r}", highlight=False
+        )
+        return
     table = Table(title=f"{request}  ({model})")
     for column in ("#", "track id", "artist", "title", "grounded"):
         table.add_column(column)
@@ -468,10 +545,38 @@ def generate(
     for i, (track_id, artist, title, grounded) in enumerate(rows, 1):
         table.add_row(str(i), track_id or "–", artist, title, "yes" if grounded else "[red]no[/]")
     console.print(table)
-    if not len(answer["track_ids"]):
-        console.print(
-            f"no playlist parsed; the model answered: {answer['completion'][:300]!r}", highlight=False
-        )
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="A model URI, e.g. models:/playlist-generator@candidate")],
+    port: Annotated[int, typer.Option(help="Port (5001: `mlflow ui` takes 5000)")] = 5001,
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (0.0.0.0: every interface)")
+    ] = "127.0.0.1",
+    tracking_uri: TrackingOpt = "sqlite:///mlruns/mlflow.db",
+) -> None:
+    """Serve a registered model over HTTP, `mlflow models serve` in this environment: POST /invocations."""
+    import os
+    import sys
+    import sysconfig
+
+    # MLflow starts the scoring server as `uvicorn`, looked up on PATH: without this environment's bin
+    # directory there (a venv not activated, `.venv/bin/mlflow models serve …`) it fails with
+    # `uvicorn: not found`. That directory goes first.
+    scripts = sysconfig.get_path("scripts")
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")]),
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_REGISTRY_URI": tracking_uri,
+    }
+    argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model, "--env-manager", "local"]
+    argv += ["--host", host, "--port", str(port)]
+    env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one download of the model: no bar
+    err.print(f"serving {model} on http://{host}:{port}/invocations (Ctrl-C stops it)", highlight=False)
+    # MLflow's process in place of this one: signals (Ctrl-C, a test's SIGTERM) go straight to it.
+    os.execve(sys.executable, argv, env)
 
 
 @app.command()

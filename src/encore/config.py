@@ -105,6 +105,9 @@ class LoraConfig(_Section):
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
     use_dora: bool = False  # weight-decomposed LoRA (PEFT `use_dora`): slower steps, often better at low r
+    # Modules trained in full beside the adapters and saved with them (PEFT `modules_to_save`), e.g.
+    # `[embed_tokens, lm_head]` for a base whose embeddings are random (builtin:tiny).
+    modules_to_save: list[str] = Field(default_factory=list)
     # `4bit`: QLoRA, the frozen base loaded in NF4 through bitsandbytes; needs a CUDA GPU.
     quantize: Literal["none", "4bit"] = "none"
 
@@ -154,8 +157,9 @@ class EvalConfig(_Section):
     max_new_tokens: int = 256
     batch_size: int = 16
     primary_metric: str = "fulfillment"
-    # Model-free reference playlists scored beside the models (evaluation/baselines.py).
-    baselines: list[Literal["retrieval", "oracle"]] = ["retrieval", "oracle"]
+    # Reference playlists scored beside the models (evaluation/baselines.py): retrieval order, a
+    # learning-to-rank model trained on the training users' feedback (evaluation/reranker.py), the oracle.
+    baselines: list[Literal["retrieval", "reranker", "oracle"]] = ["retrieval", "reranker", "oracle"]
     # Simulated-user replays per playlist: more narrow `sim_saves`' noise (scoring only, no generation).
     sim_replays: int = Field(8, ge=1)
 

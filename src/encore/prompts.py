@@ -5,7 +5,7 @@ candidate tracks; the answer is one chosen track a line, ``c7 | Artist - Title``
 
 Example::
 
-    >>> tracks = [Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2)]
+    >>> tracks = [Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2, 0.15)]
     >>> msgs = render_prompt("mellow folk", [], tracks)
     >>> render_playlist([tracks[0]], tracks)
     'c1 | Nick Drake - Pink Moon'
@@ -19,6 +19,30 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+# The version of the prompt and answer format. Prepared data (its manifest), cached builtin models and
+# registered models record it, and each refuses to meet a different one (`check_prompt_format`).
+# 1: candidate lines showed genre, year and energy to one decimal.
+# 2: energy and valence (the mood axis) to two decimals, so every attribute the listener's fit and the
+#    fulfilment score read is on the line; training prompts show their candidates in a seeded shuffle.
+PROMPT_FORMAT = "2"
+
+
+class PromptFormatError(ValueError):
+    """Data, a model or a registered model made for another version of the prompt format."""
+
+
+def check_prompt_format(found: str | None, where: str) -> None:
+    """Raise :class:`PromptFormatError` unless ``found`` (the format ``where`` was made with) is the current one.
+
+    ``None`` (nothing recorded) is format 1: everything before the version was recorded.
+    """
+    if (found or "1") != PROMPT_FORMAT:
+        raise PromptFormatError(
+            f"{where} was made with prompt format {found or '1'}, this code renders format {PROMPT_FORMAT}; "
+            "re-run the stage that made it (prep, training or register) with this version"
+        )
+
 
 SYSTEM_PROMPT = (
     "You are encore, a playlist generator. Pick the candidate tracks that best fulfil the request. "
@@ -44,6 +68,7 @@ class Track:
     genre: str = ""
     year: int | None = None
     energy: float | None = None
+    valence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,10 +98,16 @@ def candidate_id(index: int) -> str:
 
 
 def describe(track: Track) -> str:
-    """The attributes a candidate line shows after its title: ``folk, 1972, energy 0.2``."""
+    """The attributes a candidate line shows after its title: ``folk, 1972, energy 0.20, valence 0.15``.
+
+    Two decimals: the mood ranges of the simulator and the fulfilment score end on 0.05 steps
+    (calm is energy ≤ 0.30, sad valence ≤ 0.35), which one decimal cannot tell apart.
+    """
     attrs = [a for a in (track.genre, str(track.year) if track.year else "") if a]
     if track.energy is not None:
-        attrs.append(f"energy {track.energy:.1f}")
+        attrs.append(f"energy {track.energy:.2f}")
+    if track.valence is not None:
+        attrs.append(f"valence {track.valence:.2f}")
     return ", ".join(attrs)
 
 

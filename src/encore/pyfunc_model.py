@@ -20,9 +20,11 @@ class PlaylistModel(PythonModel):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from encore.inference import PlaylistGenerator
+        from encore.prompts import check_prompt_format
 
         config = context.model_config or {}
         path = context.artifacts["model"]
+        check_prompt_format(config.get("prompt_format"), f"the registered model at {path}")
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(path)
         self.generator = PlaylistGenerator(

@@ -36,7 +36,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One smoke pipeline run in a fresh working directory with the default (relative sqlite) store.
 
     Returns ``workdir`` (outputs under ``outputs/smoke``, the store under ``mlruns``), the run's
-    ``stdout``, an MLflow ``client`` on the store, its ``uri`` and the ``secrets`` it ran with.
+    ``stdout`` and ``stderr``, an MLflow ``client`` on the store, its ``uri`` and the ``secrets`` it ran with.
     """
     workdir = tmp_path_factory.mktemp("smoke")
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
@@ -54,6 +54,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {
         "workdir": workdir,
         "stdout": done.stdout,
+        "stderr": done.stderr,
         "client": MlflowClient(uri, uri),
         "uri": uri,
         "secrets": dict(SECRETS),

@@ -10,7 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from data_prep.render import SHOWN_TRACK, describe, render_answer, render_prompt, with_attrs
+from data_prep.render import (
+    SHOWN_TRACK,
+    describe,
+    render_answer,
+    render_prompt,
+    shuffle_train_candidates,
+    with_attrs,
+)
 from data_prep.schemas import TRACK
 from encore.prompts import Track, render_playlist
 from encore.prompts import describe as python_describe
@@ -19,11 +26,11 @@ from encore.prompts import render_prompt as python_prompt
 pytestmark = pytest.mark.integration
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
-# Energies on and beside the rounding edges of `:.1f` (0.25, 0.35, 0.05 …), and nulls: the validated
-# catalog's range, [0, 1] (-0.0 passes `energy < 0`).
+# Energies and valences on and beside the rounding edges of `:.2f` (0.125, 0.005, 0.355 …), and nulls: the
+# validated catalog's range, [0, 1] (-0.0 passes `energy < 0`).
 ENERGY = st.one_of(
     st.none(),
-    st.sampled_from([0.05, 0.15, 0.25, 0.35, 0.45, 0.75, 0.95, 0.0, -0.0, 1.0, 0.049999999999999996]),
+    st.sampled_from([0.005, 0.015, 0.125, 0.355, 0.445, 0.755, 0.995, 0.0, -0.0, 1.0, 0.004999999999999999]),
     st.floats(0, 1),
 )
 TRACKS = st.lists(
@@ -35,6 +42,7 @@ TRACKS = st.lists(
         genre=st.one_of(st.just(""), TEXT),
         year=st.one_of(st.none(), st.just(0), st.integers(1900, 2030)),
         energy=ENERGY,
+        valence=ENERGY,
     ),
     max_size=6,
 )
@@ -50,12 +58,19 @@ def _row(track: Track) -> dict[str, Any]:
 
 def test_attribute_text_equals_describe_on_a_sweep_of_energies(spark) -> None:
     rng = random.Random(0)
-    energies = [k / 1000 for k in range(1001)] + [rng.random() for _ in range(3000)] + [-0.0, None]
-    rows = [(e, ["", "folk", None][i % 3], [None, 0, 1972][i % 3]) for i, e in enumerate(energies)]
-    df = spark.createDataFrame(rows, "energy double, genre string, year int")
-    got = df.select("energy", "genre", "year", describe(F.col("genre"), F.col("year"), F.col("energy")))
-    for energy, genre, year, text in got.collect():
-        assert text == python_describe(Track("", "", "", genre or "", year, energy)), (energy, genre, year)
+    energies = [k / 10000 for k in range(10001)] + [rng.random() for _ in range(3000)] + [-0.0, None]
+    valences = [*energies[1:], None]
+    rows = [
+        (e, v, ["", "folk", None][i % 3], [None, 0, 1972][i % 3])
+        for i, (e, v) in enumerate(zip(energies, valences, strict=True))
+    ]
+    df = spark.createDataFrame(rows, "energy double, valence double, genre string, year int")
+    attrs = describe(F.col("genre"), F.col("year"), F.col("energy"), F.col("valence"))
+    for energy, valence, genre, year, text in df.select(
+        "energy", "valence", "genre", "year", attrs
+    ).collect():
+        expected = python_describe(Track("", "", "", genre or "", year, energy, valence))
+        assert text == expected, (energy, valence, genre, year)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,3 +98,23 @@ def test_spark_rendering_equals_encore_prompts(spark, examples: list[tuple]) -> 
     got = {r["i"]: ([m.asDict() for m in r["prompt"]], r["answer"][0]["content"]) for r in out}
     for i, (request, history, cands, playlist) in enumerate(examples):
         assert got[i] == (python_prompt(request, history, cands), render_playlist(playlist, cands)), i
+
+
+def test_training_prompts_show_their_candidates_in_a_seeded_order_and_eval_prompts_as_logged(spark) -> None:
+    ids = [f"t{i}" for i in range(12)]
+    tracks = [_row(Track(t, "a", "b", "folk", 1990, 0.5, 0.5)) for t in ids]
+    rows = [("r1", "p1", "train", tracks), ("r2", "p1", "train", tracks), ("r3", "p2", "train", tracks),
+            ("r4", "p1", "eval", tracks)]  # fmt: skip
+    df = spark.createDataFrame(
+        rows, f"response_id string, prompt_id string, split string, candidates_tracks array<{TRACK_TYPE}>"
+    )
+
+    def orders(seed: int) -> dict[str, list[str]]:
+        out = shuffle_train_candidates(df, seed).select("response_id", "candidates_tracks.track_id").collect()
+        return {r["response_id"]: r["track_id"] for r in out}
+
+    got = orders(0)
+    assert got["r4"] == ids  # eval rows: the logged (retrieval) order a served model sees
+    assert got["r1"] == got["r2"] != ids  # one prompt, one order: both sides of a pair share it
+    assert sorted(got["r1"]) == sorted(ids) and got["r3"] != got["r1"]  # a permutation, per prompt
+    assert orders(0) == got and orders(1)["r1"] != got["r1"]  # seeded

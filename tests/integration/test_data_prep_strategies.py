@@ -16,7 +16,9 @@ from encore.prompts import Track, render_playlist, render_prompt
 
 pytestmark = pytest.mark.integration
 
-TRACK = "struct<track_id:string,artist:string,title:string,genre:string,year:int,energy:double>"
+TRACK = (
+    "struct<track_id:string,artist:string,title:string,genre:string,year:int,energy:double,valence:double>"
+)
 MESSAGES = "array<struct<role:string,content:string>>"
 SCORED = (
     "response_id string, session_id string, turn int, prompt_id string, user_key string, split string, "

@@ -35,7 +35,27 @@ def test_summary_names_run_store_and_registered_model(smoke: dict) -> None:
     out = smoke["stdout"]
     assert "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db" in out
     assert "playlist-generator version 1 @candidate" in out
-    assert "dpo/fulfillment" in out
+    assert "encore serve models:/playlist-generator@candidate" in out
+    assert "outputs/smoke/eval/report.html" in out and "a held-out request: " in out
+    # The eval metrics side by side: base, SFT and DPO first (then the references), a value in every column.
+    table = {cells[0]: cells[1:] for cells in map(str.split, out.splitlines()) if cells}
+    assert table["metric"][:3] == ["base", "sft", "dpo"]
+    for metric in ("format_valid", "grounded", "fulfillment"):
+        assert len(table[metric]) == len(table["metric"]), metric
+        assert all(re.fullmatch(r"\d\.\d{3}", value) for value in table[metric]), table[metric]
+
+
+def test_one_line_per_stage_and_the_libraries_output_in_the_log(smoke: dict) -> None:
+    out, log = smoke["stdout"], smoke["workdir"] / "outputs/smoke/logs/pipeline.log"
+    stages = re.findall(r"^✓ (\w+) +\d+ s", out, re.MULTILINE)
+    assert stages == ["prep", "sft", "dpo", "eval", "register"], out[:3000]
+    assert "WARN" not in out and "Warning" not in out and "it/s]" not in out, out[:3000]
+    assert not smoke["stderr"].strip(), smoke["stderr"][-3000:]
+    # The Spark JVM's lines went there too: the JVM inherits the process's stderr, not sys.stderr.
+    assert "log4j" in log.read_text()
+    assert "log:        outputs/smoke/logs/pipeline.log" in out
+    parent = runs_by_stage(smoke["client"])["pipeline"]
+    assert "logs/pipeline.log" in {f.path for f in smoke["client"].list_artifacts(parent.info.run_id, "logs")}
 
 
 def test_one_parent_run_and_a_finished_child_per_stage(smoke: dict) -> None:

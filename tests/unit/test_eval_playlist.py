@@ -32,8 +32,8 @@ def _ground(text: str, candidates: list[str] = CANDIDATES):
 
 
 def test_catalog_tracks_maps_columns_and_nulls():
-    assert TRACKS["t1"] == Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2)
-    assert TRACKS["t4"] == Track("t4", "Joni Mitchell", "River", "", 1971, None)
+    assert TRACKS["t1"] == Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2, 0.3)
+    assert TRACKS["t4"] == Track("t4", "Joni Mitchell", "River", "", 1971, None, 0.2)
     assert list(TRACKS) == ["t1", "t2", "t3", "t4"]
 
 

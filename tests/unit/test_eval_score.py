@@ -75,6 +75,9 @@ EXPECTED = {
     "grounded": (1 + 2 / 3 + 0 + 1) / 4,
     "fully_grounded": 0.5,
     "in_candidates": (1 + 2 / 3 + 1) / 3,
+    # a and b answer with their first two candidates in order (b's c0 line names its c2); d has one line.
+    "copies_order": 1.0,
+    "mean_candidate_rank": (1.5 + 1.5 + 1) / 3,
     "n_fulfillment": 3.0,
     "n_no_intent": 1.0,
     # a: genre 1/2, energy 1, era 1/2, length 1, avoid 1/2 -> 0.7; b: energy 1/2 (t4 lacks it), length 1/2; d: 1.

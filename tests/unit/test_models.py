@@ -16,7 +16,7 @@ from encore.models import cache_dir, load_model, resolve_model
 from encore.models.cache import build_once
 from encore.models.chatml import chatml_template
 from encore.models.smollm2 import gguf_path
-from encore.models.tiny import build_tiny
+from encore.models.tiny import TINY_VERSION, build_tiny
 from encore.prompts import SYSTEM_PROMPT, Track, render_playlist, render_prompt
 
 CORPUS = [
@@ -50,7 +50,7 @@ def tiny(tiny_root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def tokenizer(tiny_root: Path):  # type: ignore[no-untyped-def]
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(tiny_root / "models" / "tiny-v1"))
+    return AutoTokenizer.from_pretrained(str(tiny_root / "models" / f"tiny-{TINY_VERSION}"))
 
 
 def test_cache_dir_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -64,14 +64,14 @@ def test_tiny_builds_under_cache_with_expected_architecture(tiny: str, tiny_root
     from transformers import AutoConfig
 
     path = Path(tiny)
-    assert path == tiny_root / "models" / "tiny-v1"
+    assert path == tiny_root / "models" / f"tiny-{TINY_VERSION}"
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
         assert (path / name).is_file(), name
     config = AutoConfig.from_pretrained(tiny)
     assert (config.model_type, config.hidden_size, config.num_hidden_layers) == ("llama", 64, 2)
     assert (config.num_attention_heads, config.num_key_value_heads, config.intermediate_size) == (4, 2, 128)
     assert config.tie_word_embeddings and config.max_position_embeddings == 2048
-    assert not list(tiny_root.glob("models/.tiny-v1.tmp-*"))  # the temporary build dir was renamed
+    assert not list(tiny_root.glob(f"models/.tiny-{TINY_VERSION}.tmp-*"))  # the temporary build dir was renamed
 
 
 def test_tiny_is_cached(tiny: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from encore.prompts import (
+    PROMPT_FORMAT,
     ParsedTrack,
+    PromptFormatError,
     Track,
     catalog_key_index,
+    check_prompt_format,
     parse_playlist,
     render_playlist,
     render_prompt,
@@ -13,8 +18,8 @@ from encore.prompts import (
 )
 
 CANDS = [
-    Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2),
-    Track("t2", "Björk", "Jóga", "electronic", 1997, 0.5),
+    Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2, 0.25),
+    Track("t2", "Björk", "Jóga", "electronic", 1997, 0.5, 0.355),
 ]
 
 
@@ -31,7 +36,19 @@ def test_prompt_shows_request_history_and_candidates() -> None:
     assert system["role"] == "system" and user["role"] == "user"
     assert "Request: more upbeat" in user["content"]
     assert "- mellow folk" in user["content"]
-    assert "c2 | Björk - Jóga | electronic, 1997, energy 0.5" in user["content"]
+    assert "c2 | Björk - Jóga | electronic, 1997, energy 0.50, valence 0.35" in user["content"]
+
+
+def test_every_attribute_of_the_listeners_fit_is_on_the_line() -> None:
+    # genre, era, energy and valence: what `intent_fit` and the fulfilment score read
+    line = render_prompt("sad folk", [], CANDS[:1])[1]["content"].splitlines()[-1]
+    assert line == "c1 | Nick Drake - Pink Moon | folk, 1972, energy 0.20, valence 0.25"
+
+
+def test_another_prompt_format_is_refused_naming_where_it_came_from() -> None:
+    check_prompt_format(PROMPT_FORMAT, "here")
+    with pytest.raises(PromptFormatError, match=r"outputs/x/manifest.json was made with prompt format 1"):
+        check_prompt_format(None, "outputs/x/manifest.json")  # recorded before versions: format 1
 
 
 def test_bad_lines_make_the_answer_invalid() -> None:

@@ -7,22 +7,30 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from encore.models.chatml import chatml_template
-from encore.prompts import SYSTEM_PROMPT, Track, render_playlist, render_prompt
+from encore.prompts import PROMPT_FORMAT, SYSTEM_PROMPT, Track, render_playlist, render_prompt
 
-TINY_VERSION = "v1"  # bump when the architecture, tokenizer recipe or corpus changes
+# Bump when the architecture, tokenizer recipe or corpus changes; the prompt format is part of it, so a
+# model cached for another format is never picked up.
+TINY_VERSION = f"v2-p{PROMPT_FORMAT}"
 VOCAB_SIZE = 4096
 MAX_CORPUS_CHARS = 4_000_000  # bounds the tokenizer training time (~5 s on 2 cores) whatever the corpus size
 SPECIAL_TOKENS = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
+# GPT-2's pre-tokenizer pattern with candidate ids (`c12`) kept whole, so BPE learns each id as one
+# token: the answer names a candidate by its id, and a model copies the line of an id far more easily
+# when the id is one token than when it is `c` + `12` (the digits also occur in years and energies).
+PRE_TOKENIZER_PATTERN = (
+    r"(?<![\p{L}\p{N}])c\d+|'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+)
 
 _EXAMPLE_TRACKS = [
-    Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2),
-    Track("t2", "Daft Punk", "One More Time", "electronic", 2000, 0.9),
-    Track("t3", "Miles Davis", "So What", "jazz", 1959, 0.3),
-    Track("t4", "Nirvana", "Come as You Are", "rock", 1991, 0.7),
+    Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2, 0.25),
+    Track("t2", "Daft Punk", "One More Time", "electronic", 2000, 0.9, 0.85),
+    Track("t3", "Miles Davis", "So What", "jazz", 1959, 0.3, 0.45),
+    Track("t4", "Nirvana", "Come as You Are", "rock", 1991, 0.7, 0.3),
 ]
 
 
@@ -67,7 +75,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = VOCAB_SIZE) -> PreTr
         A fast tokenizer: eos ``<|im_end|>``, pad ``<|pad|>``, no bos.
     """
     backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRE_TOKENIZER_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     backend.decoder = decoders.ByteLevel()
     # trim_offsets=False keeps character offsets exact, which assistant-token masks rely on.
     backend.post_processor = processors.ByteLevel(trim_offsets=False)

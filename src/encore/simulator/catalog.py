@@ -147,4 +147,5 @@ def as_prompt_track(row: Mapping[str, Any]) -> Track:
         genre=str(row["genre"]),
         year=int(row["year"]),
         energy=float(row["energy"]),
+        valence=float(row["valence"]),
     )

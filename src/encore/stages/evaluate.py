@@ -3,8 +3,10 @@ diversity, popularity, simulated users) and held-out preference pairs (preferenc
 
 Metrics are `eval/<model>/<metric>`, the model named by its stage (`base`, `sft`, `dpo`, `kto`,
 `orpo`, `simpo`, `grpo`); the recipe's final policy is also logged as `eval/final/<metric>`, one
-name to compare runs of different methods. The model-free reference playlists of `eval.baselines`
-(retrieval order, the oracle; evaluation/baselines.py) are logged the same way, `eval/retrieval/<metric>`.
+name to compare runs of different methods. The reference playlists of `eval.baselines` (retrieval
+order, the learned reranker, the oracle; evaluation/baselines.py) are logged the same way,
+`eval/retrieval/<metric>`; the reranker is trained here on the training users' feedback
+(evaluation/reranker.py), its fit logged as `reranker/<figure>` (rows, groups, held-out NDCG@10).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from transformers import set_seed
 from encore.compare import metric_curves, pipeline_runs
 from encore.config import Recipe
 from encore.tracking import stage_run, write_json
+from encore.train.data import check_prepared_format
 from encore.train.lora import load_policy
 from evaluation.baselines import score_baselines
 from evaluation.generate import generate_playlists
@@ -35,6 +38,7 @@ from evaluation.report import (
     sample_columns,
     samples_table,
 )
+from evaluation.reranker import train_reranker
 from evaluation.score import EvalResult, score_playlists
 from evaluation.tasks.preference_accuracy import pair_logprobs, preference_scores, reward_margins
 
@@ -53,6 +57,7 @@ def eval_pairs(prepared: Path, max_pairs: int | None) -> list[dict]:
 
 def eval_rows(prepared: Path, max_requests: int | None) -> list[dict]:
     """Held-out requests in a stable order (by prompt id), at most `max_requests`."""
+    check_prepared_format(prepared)
     frame = pd.read_parquet(prepared / "eval").sort_values("prompt_id", kind="stable")
     if max_requests is not None:
         frame = frame.head(max_requests)
@@ -119,8 +124,17 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
                 mlflow.log_metrics({f"eval/final/{k}": v for k, v in results[name].metrics.items()})
             del model
             gc.collect()
+        reranker = None
+        if "reranker" in recipe.eval.baselines:
+            reranker, figures = train_reranker(prepared, seed=recipe.seed)
+            mlflow.log_metrics({f"reranker/{k}": v for k, v in figures.items()})
         references = score_baselines(
-            recipe.eval.baselines, rows, catalog, seed=recipe.seed, n_replays=recipe.eval.sim_replays
+            recipe.eval.baselines,
+            rows,
+            catalog,
+            seed=recipe.seed,
+            n_replays=recipe.eval.sim_replays,
+            reranker=reranker.playlist if reranker else None,
         )
         for name, reference in references.items():
             mlflow.log_metrics({f"eval/{name}/{k}": v for k, v in reference.metrics.items()})

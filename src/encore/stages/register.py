@@ -21,6 +21,7 @@ from encore import pyfunc_model
 from encore.config import Recipe
 from encore.inference import PlaylistGenerator
 from encore.promote import floor_tags
+from encore.prompts import PROMPT_FORMAT, check_prompt_format
 from encore.tracking import git_commit, stage_run
 from encore.train.lora import load_policy
 
@@ -92,7 +93,12 @@ def log_playlist_model(
         name="model",
         python_model=Path(pyfunc_model.__file__),
         artifacts={"model": str(model_dir), "catalog": str(catalog_path)},
-        model_config={"retrieval_k": retrieval_k, "max_new_tokens": max_new_tokens},
+        # The pyfunc refuses to load under code that renders another prompt format (`check_prompt_format`).
+        model_config={
+            "retrieval_k": retrieval_k,
+            "max_new_tokens": max_new_tokens,
+            "prompt_format": PROMPT_FORMAT,
+        },
         signature=SIGNATURE,
         input_example=input_example,
         pip_requirements=requirements(),
@@ -134,6 +140,7 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
     workdir = recipe.out / "register"
     stages = recipe.policy_stages  # base → sft → the preference stage, whichever method ran
     manifest = json.loads((prepared / "manifest.json").read_text())
+    check_prompt_format(manifest.get("prompt_format"), f"{prepared / 'manifest.json'}")
     metrics = final_metrics(recipe) if metrics is None else metrics
     with stage_run(recipe, "register") as run:
         model, tokenizer = load_policy(
@@ -170,6 +177,7 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
             "run_id": run.info.run_id,
             "eval_set": str((prepared / "eval").resolve()),
             "primary_metric": recipe.eval.primary_metric,
+            "prompt_format": PROMPT_FORMAT,
             **floor_tags(recipe.registry.floors),
             **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
         }

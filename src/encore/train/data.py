@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from datasets import Dataset, load_dataset
 
+from encore.prompts import check_prompt_format
+
+
+def check_prepared_format(prepared: Path) -> None:
+    """Refuse prepared data rendered in another prompt format than this code's (its `manifest.json` says)."""
+    manifest = Path(prepared) / "manifest.json"
+    if manifest.exists():
+        check_prompt_format(json.loads(manifest.read_text()).get("prompt_format"), str(manifest))
+
 
 def read_split(path: Path, split: str = "train", limit: int | None = None) -> Dataset:
-    """Rows of a prepared Parquet directory whose `split` column equals `split`."""
+    """Rows of a prepared Parquet directory whose `split` column equals `split`.
+
+    Raises:
+        PromptFormatError: the prepared data (`path`'s parent) was rendered in another prompt format.
+    """
     files = sorted(str(p) for p in Path(path).glob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"{path}: no Parquet files (did the prep stage run?)")
+    check_prepared_format(Path(path).parent)
     data = load_dataset("parquet", data_files=files, split="train")
     data = data.filter(lambda row: row["split"] == split)
     if limit is not None:

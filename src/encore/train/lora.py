@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from peft import LoraConfig, PeftModel
@@ -36,6 +36,7 @@ def build_lora_config(
         lora_dropout=lora.dropout,
         target_modules=lora.target_modules,
         use_dora=lora.use_dora,
+        modules_to_save=list(lora.modules_to_save) or None,
         bias="none",
         task_type=task_type,
     )
@@ -121,7 +122,7 @@ def load_reward_backbone(
     local or builtin base works without a hub.
     """
     path = resolve_model(base_model)
-    quantized = (
+    quantized: dict[str, Any] = (
         {"quantization_config": bnb_4bit_config(), "dtype": torch.bfloat16} if quantize == "4bit" else {}
     )
     model = AutoModelForSequenceClassification.from_pretrained(
