@@ -71,7 +71,9 @@ def test_tiny_builds_under_cache_with_expected_architecture(tiny: str, tiny_root
     assert (config.model_type, config.hidden_size, config.num_hidden_layers) == ("llama", 64, 2)
     assert (config.num_attention_heads, config.num_key_value_heads, config.intermediate_size) == (4, 2, 128)
     assert config.tie_word_embeddings and config.max_position_embeddings == 2048
-    assert not list(tiny_root.glob(f"models/.tiny-{TINY_VERSION}.tmp-*"))  # the temporary build dir was renamed
+    assert not list(
+        tiny_root.glob(f"models/.tiny-{TINY_VERSION}.tmp-*")
+    )  # the temporary build dir was renamed
 
 
 def test_tiny_is_cached(tiny: str, monkeypatch: pytest.MonkeyPatch) -> None:
