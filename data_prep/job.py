@@ -32,7 +32,7 @@ from data_prep.manifest import (
 )
 from data_prep.pairs import build_pairs
 from data_prep.privacy import mask_columns, mask_text
-from data_prep.render import attach_tracks, render_responses, shuffle_train_candidates
+from data_prep.render import attach_tracks, render_responses, reshuffled_copies, shuffle_train_candidates
 from data_prep.rewards import position_propensity, response_rewards, track_values
 from data_prep.session import cut_lineage
 from data_prep.settings import PrepSettings, load_settings
@@ -181,7 +181,7 @@ def run(
         "unpaired": build_unpaired(
             scored, min_reward=cfg.unpaired_min_reward, max_reward=cfg.unpaired_max_reward
         ),
-        "sft": build_sft(best, sft_min_reward=cfg.sft_min_reward),
+        "sft": build_sft(reshuffled_copies(best, cfg.sft_shuffles, seed), sft_min_reward=cfg.sft_min_reward),
         "eval": build_eval(best, scored, intents_ok),
     }
     out_dir = Path(out).resolve()

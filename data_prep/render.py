@@ -146,6 +146,17 @@ def attach_tracks(responses: DataFrame, catalog: DataFrame) -> DataFrame:
     return out.withColumn("track_ids_tracks", looked_up("track_ids")).drop("_shown", "_by_id")
 
 
+def _shuffled(candidates: Column, *key_parts: Column) -> Column:
+    """``candidates`` sorted by ``sha2(key_parts…, track_id)``: a seeded order that ignores the logged one."""
+    keyed = F.transform(
+        candidates,
+        lambda t: F.struct(
+            F.sha2(F.concat_ws(FIELD_SEP, *key_parts, t["track_id"]), 256).alias("key"), t.alias("t")
+        ),
+    )
+    return F.transform(F.array_sort(keyed), lambda k: k["t"])
+
+
 def shuffle_train_candidates(responses: DataFrame, seed: int) -> DataFrame:
     """Put the candidates of training rows (``split == "train"``) in a seeded order; others keep theirs.
 
@@ -157,19 +168,34 @@ def shuffle_train_candidates(responses: DataFrame, seed: int) -> DataFrame:
         responses: Output of :func:`attach_tracks` with ``prompt_id`` and ``split``.
         seed: The job's seed.
     """
-    keyed = F.transform(
-        "candidates_tracks",
-        lambda t: F.struct(
-            F.sha2(F.concat_ws(FIELD_SEP, F.lit(str(seed)), F.col("prompt_id"), t["track_id"]), 256).alias(
-                "key"
-            ),
-            t.alias("track"),
-        ),
-    )
-    shuffled = F.transform(F.array_sort(keyed), lambda k: k["track"])
+    shuffled = _shuffled(F.col("candidates_tracks"), F.lit(str(seed)), F.col("prompt_id"))
     return responses.withColumn(
         "candidates_tracks", F.when(F.col("split") == "train", shuffled).otherwise(F.col("candidates_tracks"))
     )
+
+
+def reshuffled_copies(rendered: DataFrame, copies: int, seed: int) -> DataFrame:
+    """Training rows (``split == "train"``) and ``copies - 1`` more of each, every copy showing the candidates
+    in its own seeded order, re-rendered (prompt and answer ids follow the order); other rows once.
+
+    An augmentation for small models trained from scratch: the same choice under other candidate ids,
+    so a model learns to read the id it names, not to remember where a track stood.
+
+    Args:
+        rendered: Output of :func:`render_responses` (``candidates_tracks, track_ids_tracks, prompt_id``).
+        copies: Rows per training row, at least 1 (1 returns ``rendered``).
+        seed: The job's seed.
+    """
+    if copies <= 1:
+        return rendered
+    extra = rendered.where(F.col("split") == "train").withColumn(
+        "_copy", F.explode(F.sequence(F.lit(1), F.lit(copies - 1)))
+    )
+    order = _shuffled(
+        F.col("candidates_tracks"), F.lit(str(seed)), F.col("prompt_id"), F.col("_copy").cast("string")
+    )
+    extra = render_responses(extra.withColumn("candidates_tracks", order)).drop("_copy")
+    return rendered.unionByName(extra)
 
 
 def render_responses(responses: DataFrame) -> DataFrame:

@@ -94,6 +94,9 @@ class PrepSettings(_Section):
     # learn to score by position (retrieval order puts the likeliest fits first); eval prompts keep the
     # logged order, which is what a served model sees.
     shuffle_train_candidates: bool = True
+    # SFT training rows written this many times, each copy with its candidates in another seeded order
+    # (data_prep.render.reshuffled_copies): for a small model trained from scratch (builtin:tiny).
+    sft_shuffles: int = Field(1, ge=1)
 
 
 def load_settings(path: str | Path) -> PrepSettings:

@@ -15,6 +15,8 @@ from data_prep.render import (
     describe,
     render_answer,
     render_prompt,
+    render_responses,
+    reshuffled_copies,
     shuffle_train_candidates,
     with_attrs,
 )
@@ -118,3 +120,27 @@ def test_training_prompts_show_their_candidates_in_a_seeded_order_and_eval_promp
     assert got["r1"] == got["r2"] != ids  # one prompt, one order: both sides of a pair share it
     assert sorted(got["r1"]) == sorted(ids) and got["r3"] != got["r1"]  # a permutation, per prompt
     assert orders(0) == got and orders(1)["r1"] != got["r1"]  # seeded
+
+
+def test_reshuffled_copies_repeat_training_rows_under_other_ids_and_keep_the_answer(spark) -> None:
+    tracks = [_row(Track(f"t{i}", f"a{i}", f"b{i}", "folk", 1990, 0.5, 0.5)) for i in range(6)]
+    chosen = [tracks[4], tracks[1]]
+    rows = [("p1", "train", "r", [], tracks, chosen), ("p2", "eval", "r", [], tracks, chosen)]
+    schema = (
+        "prompt_id string, split string, request string, history array<string>, "
+        f"candidates_tracks array<{TRACK_TYPE}>, track_ids_tracks array<{TRACK_TYPE}>"
+    )
+    with_text = F.transform(F.col("candidates_tracks"), lambda t: t.withField("attrs", F.lit("folk")))
+    base = spark.createDataFrame(rows, schema).withColumn("candidates_tracks", with_text)
+    out = reshuffled_copies(render_responses(base), 3, seed=0).collect()
+    assert sorted(r["prompt_id"] for r in out) == ["p1", "p1", "p1", "p2"]
+    train = [r for r in out if r["prompt_id"] == "p1"]
+    orders = {tuple(t["track_id"] for t in r["candidates_tracks"]) for r in train}
+    assert len(orders) == 3  # three orders of one prompt's candidates
+    for r in train:  # every copy's answer names the same tracks, by the ids of its own order
+        ids = [t["track_id"] for t in r["candidates_tracks"]]
+        cands = [Track(t["track_id"], t["artist"], t["title"]) for t in r["candidates_tracks"]]
+        assert r["completion"][0]["content"] == render_playlist(
+            [cands[ids.index("t4")], cands[ids.index("t1")]], cands
+        )
+    assert reshuffled_copies(base, 1, seed=0) is base

@@ -96,7 +96,9 @@ def test_lora_weights_changed_and_base_weights_did_not(smoke: dict, stage: str) 
     adapter = smoke["workdir"] / f"outputs/smoke/{stage}/adapter/adapter_model.safetensors"
     with safe_open(str(adapter), "pt") as f:
         keys = list(f.keys())
-        assert keys and all("lora_" in k for k in keys)
+        # The adapters, and the embeddings and output head the smoke recipe trains in full beside them.
+        saved = {k for k in keys if "lora_" not in k}
+        assert keys and saved and all("embed_tokens" in k or "lm_head" in k for k in saved)
         assert any(f.get_tensor(k).abs().sum() > 0 for k in keys if "lora_B" in k)
 
 
@@ -109,6 +111,18 @@ def test_eval_compares_base_sft_dpo(smoke: dict) -> None:
     assert "base" in report.read_text() and (report.parent / "metrics.png").stat().st_size > 0
     # Each model against the one before it, request by request (evaluation/paired.py).
     assert "## Paired differences" in report.read_text() and "| dpo − sft |" in report.read_text()
+
+
+def test_the_sft_model_learned_the_task_the_base_cannot_do(smoke: dict) -> None:
+    # builtin:tiny has random weights: its answers parse as nothing. Trained in full on the smoke data, SFT
+    # learns the answer format, names real tracks and fulfils the requests (measured: grounded 0.76,
+    # fulfillment 0.50 on 48 held-out requests). Format validity (no repeated track) is not reached yet:
+    # its answers repeat tracks (docs/benchmarks.md, "A smoke model that learns").
+    metrics = runs_by_stage(smoke["client"])["eval"].data.metrics
+    assert metrics["eval/base/grounded"] == 0.0 and metrics["eval/base/fulfillment"] == 0.0
+    assert metrics["eval/sft/n_requests"] >= 48
+    assert metrics["eval/sft/grounded"] >= 0.6
+    assert metrics["eval/sft/fulfillment"] >= metrics["eval/base/fulfillment"] + 0.3
 
 
 def test_registered_candidate_loads_in_a_fresh_process_with_the_same_playlists(smoke: dict) -> None:
@@ -127,7 +141,7 @@ def test_registered_candidate_loads_in_a_fresh_process_with_the_same_playlists(s
     requests = rows[["request", "history", "candidates"]]
     model, tokenizer = load_policy("builtin:tiny", [out / "sft/adapter", out / "dpo/adapter"])
     catalog = pd.read_parquet(out / "prepared/validated/catalog")
-    expected = PlaylistGenerator(model, tokenizer, catalog, retrieval_k=12, max_new_tokens=64).generate(
+    expected = PlaylistGenerator(model, tokenizer, catalog, retrieval_k=12, max_new_tokens=192).generate(
         requests.to_dict("records")
     )
     requests_path = smoke["workdir"] / "requests.json"

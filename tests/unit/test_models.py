@@ -68,9 +68,9 @@ def test_tiny_builds_under_cache_with_expected_architecture(tiny: str, tiny_root
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
         assert (path / name).is_file(), name
     config = AutoConfig.from_pretrained(tiny)
-    assert (config.model_type, config.hidden_size, config.num_hidden_layers) == ("llama", 64, 2)
-    assert (config.num_attention_heads, config.num_key_value_heads, config.intermediate_size) == (4, 2, 128)
-    assert config.tie_word_embeddings and config.max_position_embeddings == 2048
+    assert (config.model_type, config.hidden_size, config.num_hidden_layers) == ("llama", 128, 4)
+    assert (config.num_attention_heads, config.num_key_value_heads, config.intermediate_size) == (4, 4, 256)
+    assert not config.tie_word_embeddings and config.max_position_embeddings == 2048
     assert not list(
         tiny_root.glob(f"models/.tiny-{TINY_VERSION}.tmp-*")
     )  # the temporary build dir was renamed
