@@ -25,7 +25,9 @@ from rich.markup import escape
 from rich.table import Table
 
 # The rows of the side-by-side table: the format, grounding and fulfilment the promotion gate reads first.
-TABLE_METRICS = ("format_valid", "grounded", "fulfillment", "sim_satisfaction", "preference_accuracy")
+TABLE_METRICS = (
+    "format_valid", "grounded", "fulfillment", "sim_satisfaction", "copies_order", "preference_accuracy",
+)  # fmt: skip
 # The model-free references of evaluation/baselines.py, after the models, with what each one is.
 REFERENCES = {
     "retrieval": "the candidates in retrieval order",

@@ -69,8 +69,8 @@ def test_sim_replays_below_one_names_key() -> None:
 
 
 def test_max_pairs_defaults_to_max_requests_and_can_be_set_apart() -> None:
-    assert load_recipe(SMOKE, ["eval.max_requests=16"]).eval.pair_limit == 16
-    assert load_recipe(SMOKE, ["eval.max_requests=null"]).eval.pair_limit is None
+    assert load_recipe(SMOKE, ["eval.max_requests=16", "eval.max_pairs=null"]).eval.pair_limit == 16
+    assert load_recipe(SMOKE, ["eval.max_requests=null", "eval.max_pairs=null"]).eval.pair_limit is None
     assert load_recipe(SMOKE, ["eval.max_requests=null", "eval.max_pairs=8"]).eval.pair_limit == 8
     assert load_recipe(SMOKE, ["eval.max_requests=16", "eval.max_pairs=0"]).eval.pair_limit == 0
     with pytest.raises(RecipeError, match=r"eval\.max_pairs: .*greater than or equal to 0"):

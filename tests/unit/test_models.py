@@ -145,7 +145,8 @@ def test_default_system_prompt_is_inserted_only_when_missing(tokenizer) -> None:
 def test_load_model_forward_pass_gives_finite_loss(tiny: str) -> None:
     model, tokenizer = load_model("builtin:tiny")
     assert model.dtype == torch.float32
-    assert model.get_input_embeddings().weight is model.get_output_embeddings().weight  # tied
+    # untied: the smoke recipe trains the embeddings and the output head as two modules (modules_to_save)
+    assert model.get_input_embeddings().weight is not model.get_output_embeddings().weight
     batch = tokenizer(["c1 | Nick Drake - Pink Moon", "c2 | Can"], return_tensors="pt", padding=True)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     loss = model(**batch, labels=labels).loss
