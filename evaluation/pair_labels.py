@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     responses = pd.read_json(raw / "responses.jsonl", lines=True, dtype={"session_id": str, "request": str})
     pairs = pd.read_parquet(prepared / "pairs")
     pairs = pairs[pairs["split"] == args.split]
-    prompts = prompt_intents(responses, intents, recipe.prep.hash_key)
+    prompts = prompt_intents(responses, intents, recipe.hash_key)
     table = agreement(pairs, prompts, pd.read_parquet(prepared / "validated" / "catalog"))
     print(f"{args.split} pairs of {prepared} against the intents in {raw}:")
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))

@@ -229,6 +229,12 @@ class Recipe(_Section):
         return os.environ.get("MLFLOW_TRACKING_URI") or self.tracking.uri
 
     @property
+    def hash_key(self) -> str:
+        """The key that hashes user ids (splits, user keys, prompt ids): `ENCORE_HASH_KEY` when set, else
+        `prep.hash_key`. The one place this rule lives; prep, collect and pair_labels all read it here."""
+        return os.environ.get("ENCORE_HASH_KEY", self.prep.hash_key)
+
+    @property
     def experiment(self) -> str:
         return self.tracking.experiment or f"encore-{self.name}"
 

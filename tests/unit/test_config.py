@@ -369,3 +369,10 @@ def test_qlora_without_cuda_fails_at_load_in_one_line_before_importing_bitsandby
     with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
         bnb_4bit_config()  # the loader's own guard, for code that skips load_recipe
     assert recorder.attempts == 0
+
+
+def test_the_hash_key_is_the_environment_s_when_set_else_the_recipe_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENCORE_HASH_KEY", raising=False)
+    assert load_recipe(SMOKE, ["prep.hash_key=mine"]).hash_key == "mine"
+    monkeypatch.setenv("ENCORE_HASH_KEY", "from-env")
+    assert load_recipe(SMOKE, ["prep.hash_key=mine"]).hash_key == "from-env"

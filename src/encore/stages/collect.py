@@ -12,7 +12,6 @@ playlists' length and grounding.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ def read_logs(raw: Path) -> dict[str, list[dict[str, Any]]]:
 
 def train_prompts(recipe: Recipe, responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """:func:`prompts_of` the training users, split as prep splits them (same key, same fraction)."""
-    key = os.environ.get("ENCORE_HASH_KEY", recipe.prep.hash_key)
+    key = recipe.hash_key
     return [
         dict(r)
         for r in prompts_of(responses)

@@ -8,7 +8,6 @@ same digest), the mix of pair strategies, and plots of the pair margins and posi
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +68,7 @@ def main(recipe: Recipe) -> dict:
                 catalog=str(logs["catalog"]),
                 intents=logs.get("intents"),
                 out=str(out),
-                hash_key=os.environ.get("ENCORE_HASH_KEY", recipe.prep.hash_key),
+                hash_key=recipe.hash_key,
                 settings=recipe.prep,
                 seed=recipe.seed,
             )
