@@ -115,6 +115,8 @@ def _progress(r: Recipe, name: str, verbose: bool) -> Iterator[Progress]:
     A launched process (`--launcher`) is always verbose: its output is its launcher's log.
     """
     import os
+    import shutil
+    import tempfile
 
     from encore.launch import LAUNCHED_ENV
     from encore.progress import Progress, quiet
@@ -123,16 +125,27 @@ def _progress(r: Recipe, name: str, verbose: bool) -> Iterator[Progress]:
         yield Progress(console)
         return
     log = r.out / "logs" / f"{name}.log"
-    before = None
+    # A command that stops before any work (a bad tracking URI) must leave no output directory behind:
+    # until the output directory exists, the log is written in the temp dir and moved in at the end.
+    staging = (
+        log if r.out.exists() else Path(tempfile.gettempdir()) / f"encore-{r.name}-{name}-{os.getpid()}.log"
+    )
+    before, failed = None, False
     try:
-        with quiet(log) as terminal:
+        with quiet(staging) as terminal:
             before = _last_run_id()  # a command run in this process before (tests) ended that one
             yield Progress(Console(file=terminal, soft_wrap=True), log)
     except BaseException:
-        err.print(f"the full output: {log}", highlight=False)
+        failed = True
         raise
     finally:
-        _log_output(log, before)
+        if staging != log and r.out.exists():
+            log.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(staging, log)
+            staging = log
+        if failed:
+            err.print(f"the full output: {staging}", highlight=False)
+        _log_output(staging, before)
 
 
 def _last_run_id() -> str | None:

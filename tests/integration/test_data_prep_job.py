@@ -163,7 +163,7 @@ EXPECTED_QUARANTINE = [
 
 def _prompt(spark_track_ids: list[str], history: list[str] | None = None) -> list[Row]:
     tracks = [
-        Track(t, f"Artist {t[1:]}", f"Song {t[1:]}", "folk", 1990 + int(t[1:]), int(t[1:]) / 10)
+        Track(t, f"Artist {t[1:]}", f"Song {t[1:]}", "folk", 1990 + int(t[1:]), int(t[1:]) / 10, 0.5)
         for t in spark_track_ids
     ]
     return [Row(**m) for m in render_prompt("mellow folk", history or [], tracks)]
@@ -171,7 +171,7 @@ def _prompt(spark_track_ids: list[str], history: list[str] | None = None) -> lis
 
 def _answer(track_ids: list[str], candidates: list[str]) -> list[Row]:
     def track(t: str) -> Track:
-        return Track(t, f"Artist {t[1:]}", f"Song {t[1:]}", "folk", 1990 + int(t[1:]), int(t[1:]) / 10)
+        return Track(t, f"Artist {t[1:]}", f"Song {t[1:]}", "folk", 1990 + int(t[1:]), int(t[1:]) / 10, 0.5)
 
     text = render_playlist([track(t) for t in track_ids], [track(t) for t in candidates])
     return [Row(role="assistant", content=text)]
@@ -179,7 +179,11 @@ def _answer(track_ids: list[str], candidates: list[str]) -> list[Row]:
 
 def test_run_writes_consistent_outputs(spark, tmp_path: Path) -> None:
     paths = _dataset(tmp_path / "in")
-    settings = PrepSettings(eval_fraction=0.5, pairs=PairSettings(max_per_prompt=2))
+    # Candidates as logged, so the expected prompts can be written out (the training shuffle has its own
+    # tests in test_data_prep_render.py).
+    settings = PrepSettings(
+        eval_fraction=0.5, pairs=PairSettings(max_per_prompt=2), shuffle_train_candidates=False
+    )
     kwargs = dict(paths, settings=settings, hash_key=KEY)
     manifest = run(spark, out=str(tmp_path / "out1"), **kwargs)
     out = tmp_path / "out1"
