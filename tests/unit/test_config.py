@@ -371,7 +371,9 @@ def test_qlora_without_cuda_fails_at_load_in_one_line_before_importing_bitsandby
     assert recorder.attempts == 0
 
 
-def test_the_hash_key_is_the_environment_s_when_set_else_the_recipe_s(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_hash_key_is_the_environment_s_when_set_else_the_recipe_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("ENCORE_HASH_KEY", raising=False)
     assert load_recipe(SMOKE, ["prep.hash_key=mine"]).hash_key == "mine"
     monkeypatch.setenv("ENCORE_HASH_KEY", "from-env")
