@@ -170,11 +170,10 @@ def _log_output(log: Path, before: str | None) -> None:
 
 def _stage(recipe: Path, set_: list[str] | None, stage: str, verbose: bool = False) -> None:
     r = _load(recipe, set_)
-    with _reported(r), _progress(r, stage, verbose) as progress, progress.stage(stage) as line:
-        from encore.summary import stage_metrics, stage_note
+    from encore.summary import noted_stage
 
+    with _reported(r), _progress(r, stage, verbose) as progress, noted_stage(progress, stage):
         _run_stage(r, stage)
-        line.note = stage_note(stage, stage_metrics(stage))
 
 
 def _run_stage(r: Recipe, stage: str) -> None:

@@ -7,8 +7,6 @@ The preference method is the recipe's `preference`: `dpo`, `kto`, `orpo`, `simpo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import mlflow
@@ -18,7 +16,7 @@ from encore import tracking
 from encore.config import Recipe
 from encore.progress import Progress
 from encore.stages import evaluate, prep, register, sft
-from encore.summary import stage_metrics, stage_note
+from encore.summary import noted_stage
 
 SUMMARY_METRICS = ("format_valid", "grounded", "fulfillment", "n_requests")
 
@@ -60,14 +58,6 @@ def train_preference(recipe: Recipe) -> None:
         grpo.main(recipe)
 
 
-@contextmanager
-def _stage(progress: Progress, name: str) -> Iterator[None]:
-    """The stage's line: its time and the key figure of the run it just ended."""
-    with progress.stage(name) as line:
-        yield
-        line.note = stage_note(name, stage_metrics(name))
-
-
 def main(recipe: Recipe, progress: Progress | None = None) -> PipelineResult:
     """Run every enabled stage as a child of one pipeline run; the parent ends FAILED if a stage fails.
 
@@ -79,15 +69,15 @@ def main(recipe: Recipe, progress: Progress | None = None) -> PipelineResult:
     with mlflow.start_run(run_name=f"pipeline-{recipe.name}") as run:
         mlflow.set_tags({"encore.stage": "pipeline", "encore.preference": recipe.preference})
         tracking.log_recipe(recipe)
-        with _stage(progress, "prep"):
+        with noted_stage(progress, "prep"):
             prep.main(recipe)
         if recipe.sft.enabled:
-            with _stage(progress, "sft"):
+            with noted_stage(progress, "sft"):
                 sft.main(recipe)
         if recipe.preference_stage in recipe.policy_stages:  # rlhf: the reward model, then GRPO on one line
-            with _stage(progress, recipe.preference_stage):
+            with noted_stage(progress, recipe.preference_stage):
                 train_preference(recipe)
-        with _stage(progress, "eval"):
+        with noted_stage(progress, "eval"):
             results = evaluate.main(recipe)
         final = recipe.policy_stages[-1] if recipe.policy_stages else "base"
         metrics = {
@@ -102,7 +92,7 @@ def main(recipe: Recipe, progress: Progress | None = None) -> PipelineResult:
         out = PipelineResult(run.info.run_id, uri, metrics)
         if recipe.registry.enabled:
             final_metrics = results[final].metrics if final in results else {}
-            with _stage(progress, "register"):
+            with noted_stage(progress, "register"):
                 out.model_name, out.model_version = register.main(recipe, final_metrics)
             out.alias = recipe.registry.alias
         out.seconds = time.perf_counter() - start

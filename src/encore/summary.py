@@ -12,7 +12,8 @@ import json
 import shlex
 import shutil
 import sysconfig
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from encore.progress import Progress
 
 # The rows of the side-by-side table: the format, grounding and fulfilment the promotion gate reads first.
 TABLE_METRICS = (
@@ -55,6 +58,14 @@ def stage_metrics(stage: str) -> dict[str, float]:
     except MlflowException:  # a line without its figure, rather than a stage that failed for it
         return {}
     return dict(runs[0].data.metrics) if runs else {}
+
+
+@contextmanager
+def noted_stage(progress: Progress, stage: str) -> Iterator[None]:
+    """``progress``'s line for the stage run in the block, with the key figure of the run it ended."""
+    with progress.stage(stage) as line:
+        yield
+        line.note = stage_note(stage, stage_metrics(stage))
 
 
 def stage_note(stage: str, metrics: Mapping[str, float]) -> str:

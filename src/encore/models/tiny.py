@@ -1,9 +1,10 @@
 """``builtin:tiny``: a small random-weight Llama and a domain BPE tokenizer trained here, for tests, CI and the demo.
 
 The weights are random, so the base knows nothing of the task; the smoke recipe trains it in full (a
-full-rank adapter over every linear layer, and the embeddings and output head themselves) and it learns the
-answer format and to copy the lines it picks within the smoke budget. The sizes and why: docs/benchmarks.md,
-"A smoke model that learns".
+full-rank adapter over every linear layer, and the embeddings and output head themselves). Within the smoke
+budget it learns the answer format; copying the lines it names is not reliable yet (it repeats tracks, and
+on some splits invents them). The sizes, what was tried and the figures: docs/benchmarks.md, "A smoke model
+that learns".
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ VOCAB_SIZE = 4096
 MAX_CORPUS_CHARS = 4_000_000  # bounds the tokenizer training time (~5 s on 2 cores) whatever the corpus size
 SPECIAL_TOKENS = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
 # GPT-2's pre-tokenizer pattern with candidate ids (`c12`) kept whole, so BPE learns each id as one
-# token: the answer names a candidate by its id, and a model copies the line of an id far more easily
-# when the id is one token than when it is `c` + `12` (the digits also occur in years and energies).
+# token rather than `c` + `12`, whose digits also occur in years and energies. A key of one token is what
+# an induction head matches on; in the lab it alone did not move grounding (0.54 → 0.52, docs/benchmarks.md).
 PRE_TOKENIZER_PATTERN = (
     r"(?<![\p{L}\p{N}])c\d+|'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 )
@@ -109,9 +110,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = VOCAB_SIZE) -> PreTr
 def tiny_config(tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
     """The tiny Llama architecture for ``tokenizer``'s vocabulary (about 1.1M weights, most in the embeddings).
 
-    Four layers: copying the line of a named candidate takes an induction circuit (a head that finds the
-    id in the prompt, one that copies what follows), which two layers of 64 did not learn in the smoke
-    budget. Untied embeddings, so that the recipe can train the input embeddings and the output head as
+    Four layers of 128: copying the line of a named candidate takes an induction circuit (a head that finds
+    the id in the prompt, one that copies what follows); v1's two layers of 64 through r=8 adapters learnt
+    nothing, and these learn the format and grounding on some splits (docs/benchmarks.md). Untied embeddings, so that the recipe can train the input embeddings and the output head as
     two modules beside the adapters (PEFT `modules_to_save`).
     """
     return LlamaConfig(

@@ -21,8 +21,9 @@ from encore import pyfunc_model
 from encore.config import Recipe
 from encore.inference import PlaylistGenerator
 from encore.promote import floor_tags
-from encore.prompts import PROMPT_FORMAT, check_prompt_format
+from encore.prompts import PROMPT_FORMAT
 from encore.tracking import git_commit, stage_run
+from encore.train.data import check_prepared_format
 from encore.train.lora import load_policy
 
 SIGNATURE = ModelSignature(
@@ -140,7 +141,7 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
     workdir = recipe.out / "register"
     stages = recipe.policy_stages  # base → sft → the preference stage, whichever method ran
     manifest = json.loads((prepared / "manifest.json").read_text())
-    check_prompt_format(manifest.get("prompt_format"), f"{prepared / 'manifest.json'}")
+    check_prepared_format(prepared)
     metrics = final_metrics(recipe) if metrics is None else metrics
     with stage_run(recipe, "register") as run:
         model, tokenizer = load_policy(
