@@ -22,7 +22,7 @@ from encore.prompts import PROMPT_FORMAT, SYSTEM_PROMPT, Track, render_playlist,
 
 # Bump when the architecture, tokenizer recipe or corpus changes; the prompt format is part of it, so a
 # model cached for another format is never picked up.
-TINY_VERSION = f"v3-p{PROMPT_FORMAT}"  # v2 (64 wide, 2 layers, untied) lived for two commits
+TINY_VERSION = f"v3-p{PROMPT_FORMAT}"  # v2: the v1 architecture with the new tokenizer
 VOCAB_SIZE = 4096
 MAX_CORPUS_CHARS = 4_000_000  # bounds the tokenizer training time (~5 s on 2 cores) whatever the corpus size
 SPECIAL_TOKENS = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
