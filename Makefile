@@ -31,10 +31,11 @@ test-unit: setup ## Only the fast unit tests
 test-integration: setup ## Only the integration tests (TEST_WORKERS=1 for one at a time)
 	$(BIN)/pytest -q $(INTEGRATION)
 
-lint: setup ## ruff check, ruff format --check, mypy
+lint: setup ## ruff check, ruff format --check, mypy, the layer contract (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: setup ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

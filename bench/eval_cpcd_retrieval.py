@@ -21,7 +21,7 @@ last turn that still has gold tracks) and ``--max-conversations``; every setup i
 same turns.
 
 Metrics are Hit@k, MRR@k and recall@k for k = 1, 5, 10, 20, macro over conversations
-(:mod:`evaluation.tasks.retrieval`). Last line: ``bm25_hit_at_10=<value>`` (the ``catalog`` setup).
+(:mod:`evaluation.tasks.goal_ranking`). Last line: ``bm25_hit_at_10=<value>`` (the ``catalog`` setup).
 
     .venv/bin/python bench/eval_cpcd_retrieval.py [--data ../shared/data/cpcd/cpcd_v1.dialogs.dev.train.jsonl]
     .venv/bin/python bench/eval_cpcd_retrieval.py --recipe recipes/smollm2-135m/cpu/pipeline.yaml \\
@@ -51,7 +51,7 @@ from evaluation.cpcd import (
     turn_prompt,
     turn_query,
 )
-from evaluation.tasks.retrieval import KS, conversation_scores, last_scorable_turn, macro_average
+from evaluation.tasks.goal_ranking import KS, conversation_scores, last_scorable_turn, macro_average
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def model_rankings(
 
     from encore.stages.evaluate import adapters_for
     from encore.train.lora import load_policy
-    from evaluation.generate import generate_playlists
+    from playlist.generate import generate_playlists
 
     set_seed(recipe.seed)
     adapters = adapters_for(recipe, model)

@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 
 from encore.models import load_model
-from encore.prompts import render_prompt
-from encore.retrieval import Retriever, load_catalog
-from encore.simulator import simulate
-from evaluation.generate import generate_playlists
-from evaluation.playlist import catalog_tracks
+from playlist.generate import generate_playlists
+from playlist.grounding import catalog_tracks
+from playlist.prompts import render_prompt
+from playlist.retrieval import Retriever, load_catalog
+from playlist.simulator import simulate
 
 
 def prompts_from_simulator(n: int, k: int) -> list[list[dict[str, str]]]:

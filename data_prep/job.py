@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from data_prep.eval_set import build_eval
 from data_prep.inputs import parse_input, read_input
 from data_prep.manifest import (
     check_accounting,
+    check_replaceable,
     fingerprint,
     input_entry,
     output_entry,
@@ -47,20 +46,8 @@ from data_prep.validation import (
     validate_interactions,
     validate_responses,
 )
-from encore.prompts import PROMPT_FORMAT
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished output into place; a crash before this leaves only a hidden temp dir."""
-    if out.exists():
-        if any(out.iterdir()) and not (out / "manifest.json").exists():
-            raise FileExistsError(f"{out} exists and is not a data_prep output; refusing to replace it")
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out)
+from playlist.prompts import PROMPT_FORMAT
+from playlist.publish import publishing
 
 
 def run(
@@ -185,11 +172,10 @@ def run(
         "eval": build_eval(best, scored, intents_ok),
     }
     out_dir = Path(out).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
+    check_replaceable(out_dir)
     named = sorted(set(pc.strategies))
     per_strategy = [F.count_if(F.col("strategy") == name).alias(name) for name in named]
-    try:
+    with publishing(out_dir) as tmp:  # a crash before the end leaves only a hidden temporary directory
         written = write_observed(frames, tmp, also={"pairs": per_strategy})
         inputs = {}
         for name, path in paths.items():
@@ -220,10 +206,6 @@ def run(
             "requests_masked": masked,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _publish(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return manifest
 
 

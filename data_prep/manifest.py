@@ -101,3 +101,13 @@ def check_accounting(inputs: Mapping[str, Mapping[str, Any]]) -> None:
     if bad:
         detail = "; ".join(f"{n}: in={i} out={o} quarantined={q}" for n, (i, o, q) in bad.items())
         raise RowAccountingError(f"rows_in != rows_out + rows_quarantined ({detail})")
+
+
+def check_replaceable(out_dir: Path) -> None:
+    """Refuse to publish over a directory that holds something other than an earlier output (no manifest).
+
+    Raises:
+        FileExistsError: ``out_dir`` is not empty and has no ``manifest.json``.
+    """
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "manifest.json").exists():
+        raise FileExistsError(f"{out_dir} exists and is not a data_prep output; refusing to replace it")

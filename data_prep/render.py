@@ -1,7 +1,7 @@
-"""Prompt and playlist rendering inside Spark, as column expressions that write what encore.prompts writes.
+"""Prompt and playlist rendering inside Spark, as column expressions that write what playlist.prompts writes.
 
 The text of a prompt or an answer is built from SQL string functions, with no Python in the
-executors; the fixed words come from encore.prompts' constants. A property test checks that both
+executors; the fixed words come from playlist.prompts' constants. A property test checks that both
 renderings agree character for character.
 """
 
@@ -11,9 +11,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
-from data_prep.keys import FIELD_SEP
 from data_prep.schemas import TRACK
-from encore.prompts import (
+from playlist.keys import FIELD_SEP
+from playlist.prompts import (
     CANDIDATES_HEADING,
     HISTORY_HEADING,
     NO_CANDIDATES,
@@ -26,7 +26,7 @@ SHOWN_TRACK = StructType([*TRACK.fields, StructField("attrs", StringType())])
 
 
 def describe(genre: Column, year: Column, energy: Column, valence: Column) -> Column:
-    """:func:`encore.prompts.describe` as a column: ``folk, 1972, energy 0.20, valence 0.15``.
+    """:func:`playlist.prompts.describe` as a column: ``folk, 1972, energy 0.20, valence 0.15``.
 
     ``format_number(x, '0.00')`` is Java's ``DecimalFormat``, which rounds the double's exact binary
     value half to even, as Python's ``:.1f`` does (0.25 → 0.2, 0.35 → 0.3, -0.0 → -0.0); the two differ
@@ -65,7 +65,7 @@ def render_answer(playlist: Column, candidates: Column) -> Column:
     count = F.size(candidates)
 
     def line(t: Column) -> Column:
-        # Counted from the end, like encore.prompts' {id: index} dict, where a repeated id's last index wins.
+        # Counted from the end, like playlist.prompts' {id: index} dict, where a repeated id's last index wins.
         from_end = F.array_position(ids, t["track_id"])
         position = F.when(from_end > 0, count - from_end + 1).otherwise(F.lit(0))
         return F.concat(_cid(position), F.lit(" | "), t["artist"], F.lit(" - "), t["title"])

@@ -86,7 +86,7 @@ VALIDATED_RESPONSES = _fields(
 
 QUARANTINE = _fields(("input", StringType()), ("reason", StringType()), ("raw", StringType()))
 
-# The catalog attributes a prompt shows for a candidate: the fields of encore.prompts.Track.
+# The catalog attributes a prompt shows for a candidate: the fields of playlist.prompts.Track.
 TRACK = _fields(
     ("track_id", StringType()),
     ("artist", StringType()),

@@ -12,9 +12,9 @@ import hashlib
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from data_prep.keys import FIELD_SEP as _SEP
-from data_prep.keys import KEY_CHARS
 from data_prep.validation import SOURCE_PREFIX
+from playlist.keys import FIELD_SEP as _SEP
+from playlist.keys import KEY_CHARS
 
 _BLOCK = 64  # SHA-256 block size in bytes
 _USER_ID = r'"user_id"\s*:\s*(?:"(?:[^"\\]|\\.)*"|[^,}\s]*)'

@@ -27,13 +27,13 @@ from typing import Any
 
 import pandas as pd
 
-from encore.prompts import Track, render_playlist
-from encore.simulator.intents import intent_fit
-from encore.simulator.policy import DEFAULT_LENGTH
-from evaluation.playlist import catalog_records, catalog_tracks
 from evaluation.score import EvalResult, score_playlists
 from evaluation.tasks.fulfillment import parse_intent
 from evaluation.tasks.simulated_users import replayable
+from playlist.grounding import catalog_records, catalog_tracks
+from playlist.prompts import Track, render_playlist
+from playlist.simulator.intents import intent_fit
+from playlist.simulator.policy import DEFAULT_LENGTH
 
 Baseline = Callable[[Mapping[str, Any], Mapping[str, Track], Mapping[str, Mapping[str, Any]]], str | None]
 

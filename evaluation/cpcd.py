@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from encore.prompts import Track, catalog_key_index, normalise, parse_playlist, render_prompt, resolve
+from playlist.prompts import Track, catalog_key_index, normalise, parse_playlist, render_prompt, resolve
 
 SPLIT_SALT = "encore-cpcd-heldout:"
 HELDOUT_FRACTION = 0.2

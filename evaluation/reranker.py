@@ -5,7 +5,7 @@ What a team would ship instead of an LLM: LightGBM's ``LGBMRanker`` (lambdarank)
 answering an eval row with its best-scored :func:`~evaluation.baselines.requested_length` candidates,
 rendered like a model's answer so it is scored by the same path (``evaluation.baselines``).
 
-- **features** (:data:`FEATURES`): from the request's parse (``encore.retrieval.Retriever.parse``, the
+- **features** (:data:`FEATURES`): from the request's parse (``playlist.retrieval.Retriever.parse``, the
   one the retriever uses) genre, subgenre and artist match, the avoided-artist flag, closeness to the
   mood's energy and valence ranges and to the era (the retriever's ``closeness`` and scales), the
   requested length; from the catalog the track's energy, valence, year and popularity; and its
@@ -15,7 +15,7 @@ rendered like a model's answer so it is scored by the same path (``evaluation.ba
   ``data_prep.rewards.track_rewards`` computes it (the prep's own weights, read from its manifest),
   graded 0 (skipped, disliked, removed) < 1 (played) < 2 (completed) < 3 (saved or liked and more).
   One group per shown response; tracks without events were never examined and are left out.
-- **users**: the job's by-user split (``data_prep.keys.split_of`` with the manifest's
+- **users**: the job's by-user split (``playlist.keys.split_of`` with the manifest's
   ``eval_fraction``); held-out users' logs only measure the fit (``heldout_ndcg_10``).
 
 Example (candidates c1 rock 2010, c2 folk 1972, after training on logs where folk was saved, rock
@@ -37,12 +37,11 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMRanker
 
-from data_prep.keys import split_of
-from data_prep.settings import RewardSettings
-from encore.prompts import Track, render_playlist
-from encore.retrieval import MOODS, Query, Retriever, closeness
 from evaluation.baselines import requested_length
-from evaluation.playlist import catalog_records
+from playlist.grounding import catalog_records
+from playlist.keys import split_of
+from playlist.prompts import Track, render_playlist
+from playlist.retrieval import MOODS, Query, Retriever, closeness
 
 FEATURES = (
     "genre_match",
@@ -236,12 +235,17 @@ def fit_reranker(groups: pd.DataFrame, parser: Retriever, seed: int) -> Reranker
     return Reranker(model, parser)
 
 
-def train_reranker(prepared: Path, seed: int) -> tuple[Reranker | None, dict[str, float]]:
+def train_reranker(
+    prepared: Path, seed: int, *, weights: Mapping[str, float], early_skip: float, track_clip: float
+) -> tuple[Reranker | None, dict[str, float]]:
     """Train the reranker on the training users' logs of a prepared dataset and measure it on the rest.
 
     Args:
         prepared: A data_prep output (``validated/{responses,interactions,catalog}``, ``manifest.json``).
         seed: LightGBM's seed.
+        weights: every event's reward weight, as the prep job resolved them (its manifest's config).
+        early_skip: the fraction of a track before which a skip is early.
+        track_clip: the bound on one track's absolute reward.
 
     Returns:
         The reranker (None when the training users left no examined track to learn from) and its
@@ -254,7 +258,6 @@ def train_reranker(prepared: Path, seed: int) -> tuple[Reranker | None, dict[str
             the rows disagree: training on them would leak the held-out users).
     """
     config = json.loads((prepared / "manifest.json").read_text())["config"]
-    settings = RewardSettings.model_validate(config.get("rewards", {}))
     responses = pd.read_parquet(prepared / "validated" / "responses")
     interactions = pd.read_parquet(prepared / "validated" / "interactions")
     catalog = pd.read_parquet(prepared / "validated" / "catalog")
@@ -265,9 +268,7 @@ def train_reranker(prepared: Path, seed: int) -> tuple[Reranker | None, dict[str
         raise ValueError(
             f"eval rows of {len(leaked)} user(s) fall on the training side, e.g. {min(leaked)!r}"
         )
-    rewards = track_rewards(
-        interactions, settings.resolved_weights(), settings.early_skip, settings.track_clip
-    )
+    rewards = track_rewards(interactions, weights, early_skip, track_clip)
     parser = Retriever(catalog)
     groups = ranking_groups(responses, rewards, catalog, parser, train)
     heldout = ranking_groups(responses, rewards, catalog, parser, set(side) - train)

@@ -30,8 +30,6 @@ from typing import Any
 
 import pandas as pd
 
-from encore.prompts import ParsedPlaylist, Track, catalog_key_index
-from evaluation.playlist import catalog_records, catalog_tracks, ground_completion
 from evaluation.tasks.diversity import diversity_scores
 from evaluation.tasks.format_validity import format_scores
 from evaluation.tasks.fulfillment import constraint_scores, fulfillment, parse_intent
@@ -40,6 +38,8 @@ from evaluation.tasks.open_grounding import OpenMatcher, open_grounding_scores
 from evaluation.tasks.popularity import catalog_coverage, mean_popularity
 from evaluation.tasks.position_bias import position_scores
 from evaluation.tasks.simulated_users import User, replay_playlist, replayable, user_for, user_panel
+from playlist.grounding import catalog_records, catalog_tracks, ground_completion
+from playlist.prompts import ParsedPlaylist, Track, catalog_key_index
 
 # Per-row scores that may be None (not applicable); each is macro-averaged over the rows that have it.
 OPTIONAL_METRICS = (

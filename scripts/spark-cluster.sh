@@ -19,7 +19,7 @@
 #   SPARK_WORKER_CORES       cores per worker              [1]
 #   SPARK_WORKER_MEMORY      memory per worker (an executor takes 1g unless told less)   [1g]
 #   SPARK_CLUSTER_TIMEOUT    seconds `start` waits for the master, then for the workers   [180]
-#   PYTHON                   python of the executors (must import data_prep, encore)   [.venv/bin/python]
+#   PYTHON                   python of the executors (must import data_prep, playlist)   [.venv/bin/python]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -181,7 +181,7 @@ start() {
   done
   spark_home=$("$PYTHON" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))') \
     || die "$PYTHON cannot import pyspark"
-  "$PYTHON" -c 'import data_prep, encore' || die "$PYTHON cannot import data_prep and encore; run 'make setup'"
+  "$PYTHON" -c 'import data_prep, playlist' || die "$PYTHON cannot import data_prep and playlist; run 'make setup'"
   # The marker travels in SPARK_*_OPTS, which Spark splits on whitespace.
   [[ $STATE != *[[:space:]]* ]] || die "SPARK_CLUSTER_DIR must not contain whitespace: '$STATE'"
   mkdir -p "$STATE"
@@ -189,7 +189,7 @@ start() {
   rm -rf "$STATE"/worker-*/
 
   export SPARK_HOME=$spark_home
-  # Python workers run the venv's python, so executors import data_prep and encore (installed editable).
+  # Python workers run the venv's python, so executors import data_prep and playlist (installed editable).
   export PYSPARK_PYTHON=$PYTHON
   # The web UIs bind to SPARK_LOCAL_IP (else 0.0.0.0); a taken port is an error, not a silent port + 1.
   export SPARK_LOCAL_IP=$HOST

@@ -9,8 +9,6 @@ them with a manifest whose row accounting is checked.
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,17 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from data_prep.job import _publish
-from data_prep.manifest import check_accounting, fingerprint, input_entry, reason_counts, write_observed
+from data_prep.manifest import (
+    check_accounting,
+    check_replaceable,
+    fingerprint,
+    input_entry,
+    reason_counts,
+    write_observed,
+)
 from data_prep.schemas import CATALOG
 from data_prep.validation import InputSchemaError, missing_columns
+from playlist.publish import publishing
 
 CORRUPT = "_corrupt_record"
 
@@ -181,15 +186,10 @@ def publish(
         entries[name] = input_entry(path, rows_in, rows_out, by_reason)
     check_accounting(entries)
     out_dir = Path(out).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    check_replaceable(out_dir)
+    with publishing(out_dir) as tmp:
         written = write_observed(frames, tmp)
         outputs = {name: fingerprint(str(out_dir / name), seen) for name, seen in written.items()}
         manifest = {**header, "inputs": entries, "outputs": outputs, "stats": dict(stats)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _publish(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return manifest

@@ -11,7 +11,7 @@ Example (4 lines)::
     distinct_artist_ratio = 2/4 = 0.5, max_artist_share = 3/4 = 0.75
 
 Scoring rule: artists are the names the playlist shows (parsed lines, grounded or not), compared after
-:func:`encore.prompts.normalise`. ``distinct_artists`` counts them, ``repeated_artists`` counts the lines
+:func:`playlist.prompts.normalise`. ``distinct_artists`` counts them, ``repeated_artists`` counts the lines
 whose artist appeared on an earlier line (``n − distinct``), ``distinct_artist_ratio`` is
 ``distinct / n`` and ``max_artist_share`` the share of lines by the most frequent artist. A playlist
 without a parsed line scores None on all four.
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from encore.prompts import normalise
+from playlist.prompts import normalise
 
 NAMES = ("distinct_artists", "repeated_artists", "distinct_artist_ratio", "max_artist_share")
 

@@ -14,7 +14,7 @@ track when they share a candidate id other than ``c0`` or the same normalised (a
 
 from __future__ import annotations
 
-from encore.prompts import ParsedPlaylist, normalise
+from playlist.prompts import ParsedPlaylist, normalise
 
 
 def has_duplicates(parsed: ParsedPlaylist) -> bool:

@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from encore.prompts import normalise
+from playlist.prompts import normalise
 
 CONSTRAINTS = ("genre", "energy", "valence", "era", "length", "avoid_artists")
 

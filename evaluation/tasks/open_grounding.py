@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from encore.prompts import Track, normalise
+from playlist.prompts import Track, normalise
 
 try:  # rapidfuzz is optional: difflib computes the same ratio, only slower
     from rapidfuzz import fuzz as _fuzz
@@ -54,7 +54,7 @@ _ARTIST_SPLIT = re.compile(r"\s*[,;/]\s*")  # "&" stays: "Simon & Garfunkel" is 
 
 
 def canonical_title(title: str) -> str:
-    """``title`` without featured artists and version suffixes, then :func:`encore.prompts.normalise`d.
+    """``title`` without featured artists and version suffixes, then :func:`playlist.prompts.normalise`d.
 
     ``"Here Comes the Sun - Remastered 2009"`` and ``"Here Comes The Sun (2019 Mix)"`` both give
     ``"here comes the sun"``.

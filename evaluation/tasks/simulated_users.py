@@ -10,7 +10,7 @@ Example (one request, its playlist replayed 3 times for the same simulated user)
     sim_skip_rate = 3/8 = 0.375, sim_thumbs_up = 1/3
 
 Scoring rule: each eval request is replayed ``n_replays`` times through
-:func:`encore.simulator.simulate_feedback` (position bias, skips, saves, thumbs) with the request's hidden
+:func:`playlist.simulator.simulate_feedback` (position bias, skips, saves, thumbs) with the request's hidden
 intent, for a listener drawn from a panel of simulated users (:func:`user_panel`; the same eval user
 always gets the same panel member, by a hash of its key). Only grounded tracks are played: a hallucinated
 line cannot be, and costs the playlist the saves it could have earned. A track the playlist repeats is
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from encore.simulator import User, make_users, satisfaction, simulate_feedback
+from playlist.simulator import User, make_users, satisfaction, simulate_feedback
 
 # The catalog attributes the listener reacts to; a catalog without them cannot be replayed.
 REQUIRED_COLUMNS = ("track_id", "artist", "genre", "year", "energy", "valence", "duration_ms", "popularity")

@@ -8,42 +8,39 @@ dataclasses); nothing starts.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from data_prep.settings import PrepSettings
+from encore.errors import RecipeError
+from encore.methods import (
+    BY_NAME,
+    EVAL_MODELS,
+    METHODS,
+    PREFERENCE_STAGE,
+    TRAIN_STAGES,
+    GrpoStageConfig,
+    TrainStageConfig,
+    method,
+)
+from encore.recipe_yaml import apply_overrides, read_yaml
 from evaluation.direction import direction
 
+__all__ = ["Recipe", "RecipeError", "load_recipe"]
+
 _SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # no path separators, no leading `.` or `..`
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot run; the message names the file and the key."""
-
-
-class _RecipeLoader(yaml.SafeLoader):
-    """YAML's safe loader, reading ``1e-4`` as a float, as YAML 1.2 does.
-
-    PyYAML implements YAML 1.1, whose floats need a dot (``1.0e-4``): ``1e-4`` was the string
-    ``"1e-4"``, which pydantic sections coerce but TRL's ``args:`` pass on as they are (a DPO stage died
-    creating its optimizer, after SFT had run, on ``learning_rate: "2e-4"``).
-    """
-
-
-_RecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def read_yaml(text: str) -> Any:
-    """Parse recipe YAML (a file or a `--set` value) with :class:`_RecipeLoader`."""
-    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader subclass: safe
 
 
 class _Section(BaseModel):
@@ -51,7 +48,7 @@ class _Section(BaseModel):
 
 
 class SimulatorConfig(_Section):
-    """Arguments of `encore.simulator.simulate` (the embedded default data source)."""
+    """Arguments of `playlist.simulator.simulate` (the embedded default data source)."""
 
     n_users: int = 60
     sessions_per_user: int = 3
@@ -111,45 +108,28 @@ class LoraConfig(_Section):
     # `4bit`: QLoRA, the frozen base loaded in NF4 through bitsandbytes; needs a CUDA GPU.
     quantize: Literal["none", "4bit"] = "none"
 
-
-class TrainStageConfig(_Section):
-    enabled: bool = True
-    # Passed as is into the stage's TRL config dataclass (SFTConfig, DPOConfig, …): every TRL option
-    # works, unknown keys are errors.
-    args: dict[str, Any] = Field(default_factory=dict)
-    # Also write the policy up to this stage as merged full weights (safetensors) to `<out>/<stage>/merged`.
-    merge: bool = False
+    def adapter_args(self) -> dict[str, Any]:
+        """The adapter's settings as `encore.train.lora.build_lora_config` takes them."""
+        return self.model_dump(exclude={"quantize"})
 
 
-class GrpoRewardWeights(_Section):
-    """Weights of GRPO's reward functions (TRL's `reward_weights`); a zero weight drops the function."""
-
-    reward_model: float = Field(1.0, ge=0)  # the `reward` stage's model (used when `reward.enabled`)
-    format: float = Field(1.0, ge=0)  # 1 when every line parses and no track repeats
-    grounded: float = Field(1.0, ge=0)  # fraction of lines naming a candidate or catalog track
-    distinct_artists: float = Field(0.5, ge=0)  # fraction of lines whose artist is not repeated
-    length: float = Field(0.5, ge=0)  # closeness to the length the request asks for ("8 songs")
-
-
-class GrpoStageConfig(TrainStageConfig):
-    rewards: GrpoRewardWeights = Field(default_factory=GrpoRewardWeights)
-
-
-Preference = Literal["dpo", "kto", "orpo", "simpo", "rlhf"]
-# The stage whose adapter is the final policy, per preference method.
-PREFERENCE_STAGE: dict[str, str] = {
-    "dpo": "dpo",
-    "kto": "kto",
-    "orpo": "orpo",
-    "simpo": "simpo",
-    "rlhf": "grpo",
-}
-EvalModel = Literal["base", "sft", "preference", "dpo", "kto", "orpo", "simpo", "grpo"]
+def _one_of(value: str, choices: tuple[str, ...]) -> str:
+    """`value` if it is one of `choices`, else the error pydantic gives for a `Literal` of them."""
+    if value not in choices:
+        quoted = [repr(c) for c in choices]
+        expected = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+    return value
 
 
 class EvalConfig(_Section):
-    # `preference` stands for the recipe's preference stage (dpo, kto, orpo, simpo or grpo).
-    models: list[EvalModel] = ["base", "sft", "preference"]
+    # `preference` stands for the recipe's preference stage (dpo, kto, orpo, simpo or grpo); any policy
+    # stage of encore.methods may be named.
+    models: list[Annotated[str, AfterValidator(lambda m: _one_of(m, EVAL_MODELS))]] = [
+        "base",
+        "sft",
+        "preference",
+    ]
     max_requests: int | None = 64
     # Held-out preference pairs scored for preference accuracy (`null`: as many as `max_requests`). Each
     # pair is four forward passes of up to `max_length` tokens: on a CPU they cost more than generation.
@@ -197,28 +177,30 @@ class TrackingConfig(_Section):
     experiment: str | None = None  # default: the recipe's name
 
 
-class Recipe(_Section):
+class _RecipeBase(_Section):
+    """A recipe's sections besides the training stages', which follow from `encore.methods.METHODS`."""
+
     name: str = Field(pattern=_SAFE_NAME)
     seed: int = 0
     base_model: str
     trust_remote_code: bool = False
     output_dir: str = "outputs/{name}"
-    # The preference method after SFT; `rlhf` trains the `reward` model, then `grpo` against it.
-    preference: Preference = "dpo"
+    # The preference method after SFT (`encore.methods.PREFERENCE_STAGE`); `rlhf` trains the `reward`
+    # model, then `grpo` against it.
+    preference: Annotated[str, AfterValidator(lambda p: _one_of(p, tuple(PREFERENCE_STAGE)))] = "dpo"
     data: DataConfig = Field(default_factory=DataConfig)
     prep: PrepConfig = Field(default_factory=PrepConfig)
     lora: LoraConfig = Field(default_factory=LoraConfig)
-    sft: TrainStageConfig = Field(default_factory=TrainStageConfig)
-    dpo: TrainStageConfig = Field(default_factory=TrainStageConfig)
-    kto: TrainStageConfig = Field(default_factory=TrainStageConfig)
-    orpo: TrainStageConfig = Field(default_factory=TrainStageConfig)
-    simpo: TrainStageConfig = Field(default_factory=TrainStageConfig)
-    reward: TrainStageConfig = Field(default_factory=TrainStageConfig)
-    grpo: GrpoStageConfig = Field(default_factory=GrpoStageConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     # `register` would shadow ABCMeta.register on a pydantic model: the YAML key is `register`.
     registry: RegisterConfig = Field(default_factory=RegisterConfig, alias="register")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    def section(self, stage: str) -> TrainStageConfig:
+        """The recipe section of training stage `stage` (`recipe.section("dpo").args`)."""
+        value = getattr(self, stage)
+        assert isinstance(value, TrainStageConfig), stage
+        return value
 
     @property
     def out(self) -> Path:
@@ -246,10 +228,15 @@ class Recipe(_Section):
     @property
     def policy_stages(self) -> list[str]:
         """The enabled stages whose adapters make the final policy, in training order (`[sft, kto]`, …)."""
-        stages = ["sft"] if self.sft.enabled else []
-        if getattr(self, self.preference_stage).enabled:
+        stages = ["sft"] if self.section("sft").enabled else []
+        if self.section(self.preference_stage).enabled:
             stages.append(self.preference_stage)
         return stages
+
+    @property
+    def final_model(self) -> str:
+        """The model the recipe ends with: its last policy stage, or `base` when it trains none."""
+        return self.policy_stages[-1] if self.policy_stages else "base"
 
     @property
     def eval_models(self) -> list[str]:
@@ -263,32 +250,47 @@ class Recipe(_Section):
         Also for a preference stage launched alone that is not the recipe's `preference`
         (`encore train dpo` on a KTO recipe trains DPO on the same SFT model).
         """
-        return ["sft"] if stage != "sft" and self.sft.enabled else []
+        return ["sft"] if stage != "sft" and self.section("sft").enabled else []
+
+    def implicit_beta(self, stage: str) -> float:
+        """β of the implicit reward β·log(π/π_ref) that the eval reads stage `stage`'s policy with.
+
+        The DPO family's own `args.beta` (else TRL's default for it); for a stage without one (SFT, and
+        GRPO, whose `beta` is a KL weight) TRL's DPO default. Preference accuracy (margin > 0) does not
+        depend on β, only the margins' scale does.
+        """
+        from encore.train.trl_config import trl_default  # imports TRL
+
+        if stage in BY_NAME and method(stage).implicit_beta:
+            return float(self.section(stage).args.get("beta", trl_default(stage, "beta")))
+        return float(trl_default("dpo", "beta"))
+
+    def merged_dir(self, stage: str) -> Path | None:
+        """`<out>/<stage>/merged` when the stage's section asks for merged weights (`merge: true`), else None."""
+        return self.out / stage / "merged" if self.section(stage).merge else None
+
+    def preference_chain(self) -> list[str]:
+        """The enabled stages the pipeline trains for `preference`, in order (`[reward, grpo]` for rlhf).
+
+        Empty when the preference stage itself is disabled.
+        """
+        final = self.preference_stage
+        if not self.section(final).enabled:
+            return []
+        first = [s for s in method(final).trained_first if self.section(s).enabled]
+        return [*first, final]
 
 
-def _parse_value(text: str) -> Any:
-    """`--set` values are YAML scalars or flow collections: `3`, `1e-4`, `true`, `[a, b]`."""
-    return read_yaml(text) if text else ""
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
-    """Apply `section.key=value` overrides to the raw recipe mapping (in place, returned)."""
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise RecipeError(f"{source}: override {item!r} is not of the form section.key=value")
-        node = raw
-        *parents, leaf = key.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise RecipeError(f"{source}: override {key!r}: {part!r} is not a section")
-            node = child
-        node[leaf] = _parse_value(value)
-    return raw
-
-
-TRAIN_STAGES = ("sft", "dpo", "kto", "orpo", "simpo", "reward", "grpo")
+# Every training stage's section, one per `encore.methods.METHODS` entry (`sft:`, `dpo:`, …, `grpo:`).
+if TYPE_CHECKING:
+    Recipe = _RecipeBase
+else:
+    Recipe = create_model(
+        "Recipe",
+        __base__=_RecipeBase,
+        __module__=__name__,
+        **{m.name: (m.section, Field(default_factory=m.section)) for m in METHODS},
+    )
 
 
 def _format_error(err: ValidationError, source: str) -> str:
@@ -331,8 +333,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_args
         from encore.train.trl_config import check_trl_args  # imports TRL only when a block has keys
 
         for stage in TRAIN_STAGES:
-            if getattr(recipe, stage).args:  # an empty block has nothing to check (and imports nothing)
-                args = getattr(recipe, stage).args
+            args = recipe.section(stage).args
+            if args:  # an empty block has nothing to check (and imports nothing)
                 args.update(check_trl_args(stage, args, source))
     return recipe
 
@@ -346,9 +348,11 @@ def _check_training(recipe: Recipe, source: str) -> None:
                 f"{source}: eval.models: {model!r} is not trained by this recipe "
                 f"(preference: {recipe.preference}; trained: {', '.join(trained) or 'nothing'})"
             )
-    if recipe.preference == "rlhf" and recipe.grpo.enabled:
-        weights = recipe.grpo.rewards.model_dump()
-        if not recipe.reward.enabled:
+    grpo = recipe.section("grpo")
+    if recipe.preference == "rlhf" and grpo.enabled:
+        assert isinstance(grpo, GrpoStageConfig)
+        weights = grpo.rewards.model_dump()
+        if not recipe.section("reward").enabled:
             weights.pop("reward_model")
         if not any(weights.values()):
             raise RecipeError(
@@ -360,33 +364,3 @@ def _check_training(recipe: Recipe, source: str) -> None:
         problem = cuda_error()
         if problem:
             raise RecipeError(f"{source}: lora.quantize=4bit: {problem}")
-
-
-def flat_params(recipe: Recipe) -> dict[str, str]:
-    """The resolved recipe as flat `section.key` → string pairs (secrets left out), for MLflow params."""
-    out: dict[str, str] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        else:
-            out[prefix] = str(value)
-
-    walk("", loggable(recipe))
-    return out
-
-
-# Spark's own `spark.redaction.regex` default: settings whose key matches are never shown.
-_SECRET_KEY = re.compile(r"secret|password|token|access[.]?key|credential", re.IGNORECASE)
-
-
-def loggable(recipe: Recipe) -> dict[str, Any]:
-    """The resolved recipe as JSON-ready data, fit for MLflow: no hash key, secret Spark settings redacted."""
-    data = recipe.model_dump(mode="json", by_alias=True)
-    data["prep"].pop("hash_key", None)
-    conf = data["prep"]["spark_conf"]
-    data["prep"]["spark_conf"] = {
-        k: "*********(redacted)" if _SECRET_KEY.search(k) else v for k, v in conf.items()
-    }
-    return data

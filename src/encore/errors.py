@@ -10,6 +10,10 @@ from pathlib import Path
 _NO_SPACE = ("No space left on device", "Disk quota exceeded")
 
 
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the file and the key."""
+
+
 class UserFacingError(RuntimeError):
     """An error whose message says what happened and what to do; the CLI prints it without a traceback."""
 

@@ -1,7 +1,8 @@
 """Launching one training stage on several processes: `accelerate launch`, or Spark's TorchDistributor.
 
-Both start the same `encore train <stage> RECIPE …` command in every process, without the
-launcher options, so a launched process runs the stage itself and never launches again; the
+`accelerate launch` starts the same `encore train <stage> RECIPE …` command in every process, without
+the launcher options; TorchDistributor calls :func:`spark_worker`, which runs the stage as that command
+would. Either way a launched process runs the stage itself and never launches again; the
 `ENCORE_LAUNCHED` marker in its environment makes a stray `--launcher` an error rather than a
 process tree. Inside, `tracking.is_main_process` (the RANK that torchrun sets) keeps MLflow and
 the saving of the adapter to rank 0.
@@ -58,7 +59,9 @@ def run_accelerate(config: Path, argv: list[str], num_processes: int | None = No
     return subprocess.run(accelerate_command(config, argv, num_processes), env=env).returncode
 
 
-def run_spark(argv: list[str], num_processes: int, master: str) -> None:
+def run_spark(
+    stage: str, recipe: Path, overrides: list[str], resume: bool | None, num_processes: int, master: str
+) -> None:
     """Run the stage through `TorchDistributor` on `num_processes` processes.
 
     A `local[…]` master runs them on this machine (torchrun, local mode); a cluster master runs
@@ -72,27 +75,32 @@ def run_spark(argv: list[str], num_processes: int, master: str) -> None:
     from data_prep.session import get_spark
 
     local = master.startswith("local")
-    spark = get_spark(master, app_name=f"encore-train-{argv[1]}")
+    spark = get_spark(master, app_name=f"encore-train-{stage}")
     try:
         use_gpu = (
             torch.cuda.is_available() if local else bool(spark.conf.get("spark.task.resource.gpu.amount", ""))
         )
         distributor = TorchDistributor(num_processes=num_processes, local_mode=local, use_gpu=use_gpu)
-        distributor.run(spark_worker, argv)
+        distributor.run(spark_worker, stage, str(recipe), overrides, resume)
     finally:
         spark.stop()
 
 
-def spark_worker(argv: list[str]) -> None:
-    """One TorchDistributor process: the `encore` command line, run in this process.
+def spark_worker(stage: str, recipe: str, overrides: list[str], resume: bool | None) -> None:
+    """One TorchDistributor process: the stage, run in this process as `encore train STAGE RECIPE` runs it.
 
     TorchDistributor pickles this function by reference and calls it in every process torchrun
-    starts (RANK, WORLD_SIZE and MASTER_ADDR set). A non-zero exit becomes an error, so the
-    distributor reports the failure instead of a missing result.
+    starts (RANK, WORLD_SIZE and MASTER_ADDR set). An error propagates, so the distributor reports
+    the failure instead of a missing result.
     """
-    os.environ[LAUNCHED_ENV] = "spark"
-    from encore.cli import app
+    from encore import tracking
+    from encore.config import load_recipe
+    from encore.stages import run_stage
+    from encore.train.resume import RESUME_ENV
 
-    status = app(args=argv, prog_name="encore", standalone_mode=False)
-    if isinstance(status, int) and status != 0:
-        raise RuntimeError(f"encore {' '.join(argv)} exited with status {status}")
+    os.environ[LAUNCHED_ENV] = "spark"
+    if resume is not None:  # an executor on a cluster does not inherit the driver's environment
+        os.environ[RESUME_ENV] = "1" if resume else "0"
+    r = load_recipe(recipe, overrides)
+    tracking.setup(r)
+    run_stage(r, stage)

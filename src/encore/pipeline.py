@@ -1,7 +1,7 @@
 """The whole path in one parent MLflow run: prep → SFT → preference method → eval → register, then a summary.
 
 The preference method is the recipe's `preference`: `dpo`, `kto`, `orpo`, `simpo`, or `rlhf`
-(a reward model, then GRPO against it).
+(a reward model, then GRPO against it); encore.methods declares which stages each one trains.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rich.console import Console
 from encore import tracking
 from encore.config import Recipe
 from encore.progress import Progress
-from encore.stages import evaluate, prep, register, sft
+from encore.stages import evaluate, prep, register, run_stage, sft
 from encore.summary import noted_stage
 
 SUMMARY_METRICS = ("format_valid", "grounded", "fulfillment", "n_requests")
@@ -33,29 +33,9 @@ class PipelineResult:
 
 
 def train_preference(recipe: Recipe) -> None:
-    """Run the recipe's preference method (each stage imported only when it runs: ORPO/SimPO are experimental)."""
-    if recipe.preference == "dpo" and recipe.dpo.enabled:
-        from encore.stages import dpo
-
-        dpo.main(recipe)
-    elif recipe.preference == "kto" and recipe.kto.enabled:
-        from encore.stages import kto
-
-        kto.main(recipe)
-    elif recipe.preference == "orpo" and recipe.orpo.enabled:
-        from encore.stages import orpo
-
-        orpo.main(recipe)
-    elif recipe.preference == "simpo" and recipe.simpo.enabled:
-        from encore.stages import simpo
-
-        simpo.main(recipe)
-    elif recipe.preference == "rlhf" and recipe.grpo.enabled:
-        from encore.stages import grpo, reward
-
-        if recipe.reward.enabled:
-            reward.main(recipe)
-        grpo.main(recipe)
+    """Train the recipe's preference chain (`Recipe.preference_chain`: `[dpo]`, …, `[reward, grpo]` for rlhf)."""
+    for stage in recipe.preference_chain():
+        run_stage(recipe, stage)
 
 
 def main(recipe: Recipe, progress: Progress | None = None) -> PipelineResult:
@@ -71,7 +51,7 @@ def main(recipe: Recipe, progress: Progress | None = None) -> PipelineResult:
         tracking.log_recipe(recipe)
         with noted_stage(progress, "prep"):
             prep.main(recipe)
-        if recipe.sft.enabled:
+        if recipe.section("sft").enabled:
             with noted_stage(progress, "sft"):
                 sft.main(recipe)
         if recipe.preference_stage in recipe.policy_stages:  # rlhf: the reward model, then GRPO on one line
@@ -79,7 +59,7 @@ def main(recipe: Recipe, progress: Progress | None = None) -> PipelineResult:
                 train_preference(recipe)
         with noted_stage(progress, "eval"):
             results = evaluate.main(recipe)
-        final = recipe.policy_stages[-1] if recipe.policy_stages else "base"
+        final = recipe.final_model
         metrics = {
             f"{model}/{key}": value
             for model, result in results.items()

@@ -135,3 +135,64 @@ def quiet(log: Path) -> Iterator[TextIO]:
             sink.close()
         if own_terminal:
             terminal.close()
+
+
+@contextmanager
+def command_output(
+    out: Path, recipe: str, command: str, verbose: bool, console: Console, err: Console
+) -> Iterator[Progress]:
+    """Stage lines on `console`; unless verbose, everything else in `<out>/logs/<command>.log`, logged to
+    the MLflow run the command ends.
+
+    A launched process (`--launcher`) is always verbose: its output is its launcher's log.
+    """
+    import shutil
+    import tempfile
+
+    from encore.launch import LAUNCHED_ENV
+
+    if verbose or os.environ.get(LAUNCHED_ENV):
+        yield Progress(console)
+        return
+    log = out / "logs" / f"{command}.log"
+    # A command that stops before any work (a bad tracking URI) must leave no output directory behind:
+    # until the output directory exists, the log is written in the temp dir and moved in at the end.
+    staging = (
+        log if out.exists() else Path(tempfile.gettempdir()) / f"encore-{recipe}-{command}-{os.getpid()}.log"
+    )
+    before, failed = None, False
+    try:
+        with quiet(staging) as terminal:
+            before = _last_run_id()  # a command run in this process before (tests) ended that one
+            yield Progress(Console(file=terminal, soft_wrap=True), log)
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if staging != log and out.exists():
+            log.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(staging, log)
+            staging = log
+        if failed:
+            err.print(f"the full output: {staging}", highlight=False)
+        _log_output(staging, before, err)
+
+
+def _last_run_id() -> str | None:
+    """The run this process ended last (none is active between commands), or None."""
+    import mlflow
+
+    run = mlflow.last_active_run()
+    return None if run is None else run.info.run_id
+
+
+def _log_output(log: Path, before: str | None, err: Console) -> None:
+    """Log the command's log file to the run it ended last (the pipeline's, or the stage's), if it ended one."""
+    import mlflow
+
+    try:
+        run_id = _last_run_id()
+        if run_id is not None and run_id != before:
+            mlflow.MlflowClient().log_artifact(run_id, str(log), "logs")
+    except Exception as e:  # the command's own outcome (or error) matters more than its log
+        err.print(f"[yellow]warning:[/] {log} was not logged to MLflow: {e}", highlight=False)

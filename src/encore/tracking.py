@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ import requests
 from mlflow.exceptions import MlflowException
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from encore.config import Recipe, flat_params, loggable
+from encore.config import Recipe
 from encore.errors import UserFacingError
 from encore.train import resume
 
@@ -33,6 +34,36 @@ if TYPE_CHECKING:
 _MAX_PARAM = 500
 # Seconds the preflight waits for a tracking server's /health: it answers in milliseconds when up.
 _SERVER_TIMEOUT = 10.0
+
+
+def flat_params(recipe: Recipe) -> dict[str, str]:
+    """The resolved recipe as flat `section.key` → string pairs (secrets left out), for MLflow params."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            out[prefix] = str(value)
+
+    walk("", loggable(recipe))
+    return out
+
+
+# Spark's own `spark.redaction.regex` default: settings whose key matches are never shown.
+_SECRET_KEY = re.compile(r"secret|password|token|access[.]?key|credential", re.IGNORECASE)
+
+
+def loggable(recipe: Recipe) -> dict[str, Any]:
+    """The resolved recipe as JSON-ready data, fit for MLflow: no hash key, secret Spark settings redacted."""
+    data = recipe.model_dump(mode="json", by_alias=True)
+    data["prep"].pop("hash_key", None)
+    conf = data["prep"]["spark_conf"]
+    data["prep"]["spark_conf"] = {
+        k: "*********(redacted)" if _SECRET_KEY.search(k) else v for k, v in conf.items()
+    }
+    return data
 
 
 def setup(recipe: Recipe) -> str:

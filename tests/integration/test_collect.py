@@ -18,10 +18,10 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from data_prep.keys import split_of, user_key_of
-from encore.simulator import make_catalog, make_users
-from encore.simulator.rounds import add_round, prompts_of
-from encore.simulator.writer import write_jsonl
+from playlist.keys import split_of, user_key_of
+from playlist.simulator import make_catalog, make_users
+from playlist.simulator.rounds import add_round, prompts_of
+from playlist.simulator.writer import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "recipes" / "smoke" / "pipeline.yaml"

@@ -15,7 +15,7 @@ from data_prep.job import run
 from data_prep.manifest import output_entry
 from data_prep.settings import PairSettings, PrepSettings
 from data_prep.validation import InputSchemaError
-from encore.prompts import Track, render_playlist, render_prompt
+from playlist.prompts import Track, render_playlist, render_prompt
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Spark's prompt and answer rendering writes exactly what encore.prompts writes, character for character."""
+"""Spark's prompt and answer rendering writes exactly what playlist.prompts writes, character for character."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from data_prep.render import (
     with_attrs,
 )
 from data_prep.schemas import TRACK
-from encore.prompts import Track, render_playlist
-from encore.prompts import describe as python_describe
-from encore.prompts import render_prompt as python_prompt
+from playlist.prompts import Track, render_playlist
+from playlist.prompts import describe as python_describe
+from playlist.prompts import render_prompt as python_prompt
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 from data_prep import schemas
 from data_prep.rewards import position_propensity, response_rewards, track_rewards, track_values
 from data_prep.settings import DEFAULT_WEIGHTS
-from encore.simulator import examination_probability, make_catalog, make_users, simulate
+from playlist.simulator import examination_probability, make_catalog, make_users, simulate
 
 pytestmark = pytest.mark.integration
 
@@ -191,7 +191,7 @@ def test_propensity_estimates_the_simulators_examination_curve(spark, tmp_path: 
     paths = simulate(tmp_path, seed=seed, n_users=n_users)
     responses = [json.loads(line) for line in paths["responses"].read_text().splitlines()]
     interactions = [json.loads(line) for line in paths["interactions"].read_text().splitlines()]
-    # The simulator's users, drawn as simulate() draws them (src/encore/simulator/writer.py).
+    # The simulator's users, drawn as simulate() draws them (src/playlist/simulator/writer.py).
     users = make_users(make_catalog(seed), n_users, np.random.default_rng([seed, 1]))
     patience = {u.user_id: u.patience for u in users}
 

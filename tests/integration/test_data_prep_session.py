@@ -59,7 +59,7 @@ def test_adaptive_execution_off_gives_the_same_outputs(spark, tmp_path: Path) ->
     """A cluster may turn AQE off: the job still analyses (joins of frames cut from one lineage, see
     `data_prep.session.cut_lineage`) and writes exactly what it writes with AQE on."""
     from data_prep.job import run
-    from encore.simulator import simulate
+    from playlist.simulator import simulate
 
     logs = {
         name: str(path)

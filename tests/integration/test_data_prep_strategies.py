@@ -12,7 +12,7 @@ from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 from data_prep import schemas
 from data_prep.pairs import finalize_pairs
 from data_prep.strategies import edit_pairs, liked_disliked_pairs, refinement_pairs, response_pairs
-from encore.prompts import Track, render_playlist, render_prompt
+from playlist.prompts import Track, render_playlist, render_prompt
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,12 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from data_prep import schemas
-from data_prep.keys import prompt_id_of, split_of, user_key_of
 from data_prep.pairs import finalize_pairs
 from data_prep.rewards import response_rewards, track_rewards, track_values
 from data_prep.splits import add_prompt_id, add_user_key, assign_split, redact_user_id
 from data_prep.strategies import response_pairs
 from data_prep.validation import parse_lines
+from playlist.keys import prompt_id_of, split_of, user_key_of
 
 pytestmark = pytest.mark.integration
 

@@ -54,7 +54,7 @@ def _on_full_disk(
 
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from encore.simulator import simulate
+    from playlist.simulator import simulate
 
     paths = simulate(tmp_path_factory.mktemp("logs"), seed=0, n_users=12, sessions_per_user=2)
     return {name: str(path) for name, path in paths.items()}

@@ -9,8 +9,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from encore.prompts import Track, render_prompt
-from evaluation.generate import generate_playlists
+from playlist.generate import generate_playlists
+from playlist.prompts import Track, render_prompt
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from encore.config import load_recipe
-from evaluation.pair_labels import main
+from encore.pair_labels import main
 
 pytestmark = pytest.mark.integration
 

@@ -134,8 +134,8 @@ def test_registered_candidate_loads_in_a_fresh_process_with_the_same_playlists(s
 
     import pandas as pd
 
-    from encore.inference import PlaylistGenerator
     from encore.train.lora import load_policy
+    from playlist.inference import PlaylistGenerator
 
     out = smoke["workdir"] / "outputs/smoke"
     rows = pd.read_parquet(out / "prepared/eval").sort_values("prompt_id").tail(3)

@@ -27,13 +27,13 @@ from typer.testing import CliRunner
 
 from encore.cli import app
 from encore.models import load_model, resolve_model
-from encore.promote import FLOORS
-from encore.prompts import render_playlist, render_prompt
-from encore.simulator.catalog import make_catalog
-from encore.simulator.intents import empty_intent
-from encore.simulator.phrasing import phrase_request
+from encore.registry.promote import FLOORS
 from encore.stages.register import SIGNATURE, log_playlist_model, register_version
-from evaluation.playlist import catalog_tracks
+from playlist.grounding import catalog_tracks
+from playlist.prompts import render_playlist, render_prompt
+from playlist.simulator.catalog import make_catalog
+from playlist.simulator.intents import empty_intent
+from playlist.simulator.phrasing import phrase_request
 
 pytestmark = pytest.mark.integration
 NAME = "registry-test"

@@ -95,8 +95,8 @@ def test_encore_serve_answers_invocations_with_grounded_playlists(smoke: dict, t
         )
         assert isinstance(p["completion"], str)
 
-    from encore.inference import PlaylistGenerator
     from encore.train.lora import load_policy
+    from playlist.inference import PlaylistGenerator
 
     # The policy as the register stage builds it, from the recipe the smoke run used.
     recipe = load_recipe(SMOKE)

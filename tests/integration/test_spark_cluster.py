@@ -24,7 +24,7 @@ from typing import Any
 import pyspark
 import pytest
 
-from encore.simulator import simulate
+from playlist.simulator import simulate
 
 pytestmark = pytest.mark.integration
 

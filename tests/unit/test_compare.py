@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from encore.compare import (
+from encore.registry.compare import (
     RunView,
     category_rows,
     collect,
@@ -22,7 +22,7 @@ from encore.compare import (
     sample_rows,
     verdict,
 )
-from encore.compare_view import html_page, rich_tables
+from encore.registry.compare_view import html_page, rich_tables
 
 
 @pytest.mark.parametrize(

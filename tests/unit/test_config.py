@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from encore.config import RecipeError, flat_params, load_recipe, loggable
+from encore.config import RecipeError, load_recipe
+from encore.tracking import flat_params, loggable
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every recipe (accelerate's launcher configs under recipes/accelerate/ are not recipes).
@@ -289,7 +290,7 @@ def test_dpo_loss_variants_pass_through_to_dpo_config(loss_type: str | list[str]
 
 def test_simpo_loss_type_is_pinned_and_reserved_keys_are_named() -> None:
     load_recipe(SMOKE, ["simpo.args.loss_type=simpo"])
-    with pytest.raises(RecipeError, match=r"simpo\.args\.loss_type='sigmoid'.*CPOTrainer"):
+    with pytest.raises(RecipeError, match=r"simpo\.args\.loss_type='sigmoid'.*pins loss_type to 'simpo'"):
         load_recipe(SMOKE, ["simpo.args.loss_type=sigmoid"])
     with pytest.raises(
         RecipeError, match=r"grpo\.args\.reward_weights is set by encore \(use grpo\.rewards\)"
@@ -333,8 +334,8 @@ def test_dora_merge_and_quantize_options() -> None:
 
     from encore.train.lora import build_lora_config
 
-    assert build_lora_config(recipe.lora).use_dora is True
-    assert build_lora_config(recipe.lora, task_type="SEQ_CLS").task_type == "SEQ_CLS"
+    assert build_lora_config(**recipe.lora.adapter_args()).use_dora is True
+    assert build_lora_config(**recipe.lora.adapter_args(), task_type="SEQ_CLS").task_type == "SEQ_CLS"
 
 
 class _ImportRecorder:

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from evaluation.baselines import oracle, requested_length, retrieval_order, score_baselines
-from evaluation.playlist import catalog_records, catalog_tracks
 from evaluation.report import html_report
 from evaluation.score import score_playlists
+from playlist.grounding import catalog_records, catalog_tracks
 
 # Five candidates shown in retrieval order; the request wants 2 folk tracks of the 1970s, no "Low".
 CATALOG = pd.DataFrame(

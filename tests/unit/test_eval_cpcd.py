@@ -18,7 +18,7 @@ from evaluation.cpcd import (
     turn_prompt,
     turn_query,
 )
-from evaluation.tasks.retrieval import conversation_scores
+from evaluation.tasks.goal_ranking import conversation_scores
 
 DATA = (
     Path(__file__).resolve().parents[2]

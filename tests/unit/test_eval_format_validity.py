@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from encore.prompts import parse_playlist
 from evaluation.tasks.format_validity import format_scores, has_duplicates
+from playlist.prompts import parse_playlist
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from encore.prompts import Track
 from evaluation.tasks.open_grounding import (
     OpenMatcher,
     canonical_artist,
@@ -13,6 +12,7 @@ from evaluation.tasks.open_grounding import (
     open_grounding_scores,
     similarity,
 )
+from playlist.prompts import Track
 
 CATALOG = [
     Track("t1", "The Beatles", "Here Comes the Sun"),

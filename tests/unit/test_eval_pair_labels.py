@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from data_prep.keys import prompt_id_of
 from evaluation.pair_labels import agreement, prompt_intents
+from playlist.keys import prompt_id_of
 
 CATALOG = pd.DataFrame(
     {

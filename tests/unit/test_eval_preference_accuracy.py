@@ -11,7 +11,6 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from encore.models import load_model, resolve_model
-from encore.prompts import Track, render_playlist, render_prompt
 from encore.stages.evaluate import eval_pairs
 from evaluation.tasks.preference_accuracy import (
     pair_logprobs,
@@ -19,6 +18,7 @@ from evaluation.tasks.preference_accuracy import (
     reward_margins,
     sequence_logprobs,
 )
+from playlist.prompts import Track, render_playlist, render_prompt
 
 
 def test_docstring_example() -> None:

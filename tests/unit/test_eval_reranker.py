@@ -9,12 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data_prep.keys import split_of
-from data_prep.settings import DEFAULT_WEIGHTS
+from data_prep.settings import DEFAULT_WEIGHTS, RewardSettings
 from encore.config import EvalConfig
-from encore.retrieval import Retriever
 from evaluation.baselines import score_baselines
-from evaluation.playlist import catalog_records, catalog_tracks
 from evaluation.reranker import (
     FEATURES,
     candidate_features,
@@ -24,6 +21,9 @@ from evaluation.reranker import (
     track_rewards,
     train_reranker,
 )
+from playlist.grounding import catalog_records, catalog_tracks
+from playlist.keys import split_of
+from playlist.retrieval import Retriever
 
 # Four folk and four rock tracks; the rock ones louder and newer, so that genre is not the only cue.
 CATALOG = pd.DataFrame(
@@ -42,6 +42,12 @@ CATALOG = pd.DataFrame(
 )
 TRAIN_USERS = [f"{600 + i:016x}" for i in range(2)]  # bucket 600, 601 of 1000: train at eval_fraction 0.5
 EVAL_USERS = [f"{1 + i:016x}" for i in range(2)]  # buckets 1, 2: eval
+_DEFAULTS = RewardSettings()
+REWARDS = {
+    "weights": _DEFAULTS.resolved_weights(),
+    "early_skip": _DEFAULTS.early_skip,
+    "track_clip": _DEFAULTS.track_clip,
+}
 
 
 def _log(users: list[str], n: int, fitting_saved: bool, tag: str) -> tuple[list[dict], list[dict]]:
@@ -173,7 +179,7 @@ def test_training_reads_only_the_training_users_logs(tmp_path: Path) -> None:
     # Three times as many held-out logs that teach the opposite: were they read, the order would flip.
     heldout = _log(EVAL_USERS, 60, fitting_saved=False, tag="h")
     prepared = _write_prepared(tmp_path, train[0] + heldout[0], train[1] + heldout[1], EVAL_USERS)
-    reranker, figures = train_reranker(prepared, seed=0)
+    reranker, figures = train_reranker(prepared, seed=0, **REWARDS)
     assert reranker is not None
     assert (figures["train_users"], figures["train_groups"], figures["train_rows"]) == (2, 40, 80)
     assert figures["heldout_groups"] == 120
@@ -189,7 +195,7 @@ def test_eval_rows_of_a_training_side_user_stop_the_training(tmp_path: Path) -> 
     responses, interactions = _log(TRAIN_USERS, 4, fitting_saved=True, tag="t")
     prepared = _write_prepared(tmp_path, responses, interactions, [TRAIN_USERS[0]])
     with pytest.raises(ValueError, match="training side"):
-        train_reranker(prepared, seed=0)
+        train_reranker(prepared, seed=0, **REWARDS)
 
 
 def test_same_seed_same_model_and_answers() -> None:

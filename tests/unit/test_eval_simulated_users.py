@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from encore.simulator import make_catalog
 from evaluation.tasks.simulated_users import (
     replay_playlist,
     replay_scores,
@@ -12,6 +11,7 @@ from evaluation.tasks.simulated_users import (
     user_for,
     user_panel,
 )
+from playlist.simulator import make_catalog
 
 
 def ev(event: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""GRPO's programmatic rewards: pure scores against prompts rendered by encore.prompts, and TRL's batch shape."""
+"""GRPO's programmatic rewards: pure scores against prompts rendered by playlist.prompts, and TRL's batch shape."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from functools import partial
 
 import pytest
 
-from encore.prompts import Track, catalog_key_index, render_playlist, render_prompt
 from encore.train.rewards import (
     distinct_artists_reward,
     format_reward,
@@ -20,6 +19,7 @@ from encore.train.rewards import (
     score_grounded,
     score_length,
 )
+from playlist.prompts import Track, catalog_key_index, render_playlist, render_prompt
 
 CANDS = [
     Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2),

@@ -17,7 +17,7 @@ from encore.models.cache import build_once
 from encore.models.chatml import chatml_template
 from encore.models.smollm2 import gguf_path
 from encore.models.tiny import TINY_VERSION, build_tiny
-from encore.prompts import SYSTEM_PROMPT, Track, render_playlist, render_prompt
+from playlist.prompts import SYSTEM_PROMPT, Track, render_playlist, render_prompt
 
 CORPUS = [
     f"Request: {mood} {genre} from the {decade}s by artist {i % 23}"
@@ -179,7 +179,7 @@ def test_load_model_adds_missing_pad_token(tiny: str, tmp_path: Path) -> None:
 
 
 def test_default_corpus_comes_from_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import encore.simulator
+    import playlist.simulator
 
     seeds = []
 
@@ -187,7 +187,7 @@ def test_default_corpus_comes_from_simulator(tmp_path: Path, monkeypatch: pytest
         seeds.append(seed)
         return ["zzqx zzqx zzqx"] * 50
 
-    monkeypatch.setattr(encore.simulator, "corpus_texts", fake_corpus, raising=False)
+    monkeypatch.setattr(playlist.simulator, "corpus_texts", fake_corpus, raising=False)
     build_tiny(tmp_path, seed=3)
     from transformers import AutoTokenizer
 

@@ -6,7 +6,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from encore.promote import (
+from encore.registry.promote import (
     FLOORS,
     AliasConflict,
     alias_version,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from encore.prompts import (
+from playlist.prompts import (
     PROMPT_FORMAT,
     ParsedTrack,
     PromptFormatError,

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encore.retrieval import MOODS, Retriever, load_catalog, shift_era
-from encore.simulator.catalog import make_catalog
+from playlist.retrieval import MOODS, Retriever, load_catalog, shift_era
+from playlist.simulator.catalog import make_catalog
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encore.prompts import normalise, parse_playlist
-from encore.retrieval import MOODS, Retriever
-from encore.simulator import (
+from playlist.prompts import normalise, parse_playlist
+from playlist.retrieval import MOODS, Retriever
+from playlist.simulator import (
     CATALOG_COLUMNS,
     INTENT_KEYS,
     IntentSpace,
@@ -31,8 +31,8 @@ from encore.simulator import (
     simulate,
     simulate_feedback,
 )
-from encore.simulator.intents import CATEGORIES
-from encore.simulator.phrasing import phrase_refinement
+from playlist.simulator.intents import CATEGORIES
+from playlist.simulator.phrasing import phrase_refinement
 
 RESPONSE_KEYS = ["response_id", "session_id", "user_id", "turn", "ts", "request", "history", "candidates",
                  "track_ids", "policy"]  # fmt: skip

@@ -1,4 +1,4 @@
-"""A feedback round on a new policy (encore.simulator.rounds): its playlists meet the logs' own users."""
+"""A feedback round on a new policy (playlist.simulator.rounds): its playlists meet the logs' own users."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encore.simulator import make_catalog, make_users, simulate
-from encore.simulator.feedback import parse_ts
-from encore.simulator.rounds import add_round, prompts_of
+from playlist.simulator import make_catalog, make_users, simulate
+from playlist.simulator.feedback import parse_ts
+from playlist.simulator.rounds import add_round, prompts_of
 
 SIM = {"seed": 5, "n_users": 6, "sessions_per_user": 2, "n_artists": 30, "n_tracks": 200, "candidates_k": 8}
 
@@ -81,7 +81,7 @@ def test_rounds_are_deterministic_and_leave_the_inputs_alone(logs: dict, users: 
 
 def test_better_fitting_playlists_earn_more_saves(logs: dict, users: dict) -> None:
     """The round's feedback carries the simulator's signal: the same users save more from fitting tracks."""
-    from encore.simulator import intent_fit
+    from playlist.simulator import intent_fit
 
     tracks = {t["track_id"]: t for t in logs["catalog"]}
     intents = {r["response_id"]: json.loads(r["intent"]) for r in logs["intents"]}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
 from filelock import FileLock
+
+from playlist.publish import publishing
 
 
 def cache_dir() -> Path:
@@ -39,11 +39,7 @@ def build_once(target: Path, build: Callable[[Path], None]) -> Path:
     with FileLock(str(target) + ".lock"):
         if target.is_dir():  # another process built it while we waited for the lock
             return target
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-        try:
+        with publishing(target) as tmp:
+            tmp.mkdir()
             build(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return target

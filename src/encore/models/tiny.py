@@ -18,7 +18,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, proce
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from encore.models.chatml import chatml_template
-from encore.prompts import PROMPT_FORMAT, SYSTEM_PROMPT, Track, render_playlist, render_prompt
+from playlist.prompts import PROMPT_FORMAT, SYSTEM_PROMPT, Track, render_playlist, render_prompt
 
 # Bump when the architecture, tokenizer recipe or corpus changes; the prompt format is part of it, so a
 # model cached for another format is never picked up.
@@ -66,7 +66,7 @@ def _take_chars(texts: Iterable[str], limit: int) -> Iterator[str]:
 
 def _default_corpus(seed: int) -> Iterable[str]:
     # Imported lazily: the simulator is heavier than this module and only needed to build once.
-    from encore.simulator import corpus_texts
+    from playlist.simulator import corpus_texts
 
     return corpus_texts(seed)
 
@@ -135,7 +135,7 @@ def build_tiny(out_dir: Path, corpus: Iterable[str] | None = None, seed: int = 0
 
     Args:
         out_dir: An existing, empty directory.
-        corpus: Tokenizer training texts; defaults to ``encore.simulator.corpus_texts(seed)``.
+        corpus: Tokenizer training texts; defaults to ``playlist.simulator.corpus_texts(seed)``.
         seed: Seed of the default corpus and of the random weights.
     """
     texts = corpus if corpus is not None else _default_corpus(seed)

@@ -3,7 +3,7 @@
 The policy (`sft`, or any trained stage) answers every logged request of the training users
 (turns of the simulator's sessions; eval users are left alone, so the held-out set does not change)
 with the prompt prep renders; each answer's grounded tracks are shown to the request's simulated
-user, whose reactions are logged (`encore.simulator.rounds`). The stage writes a whole set of logs,
+user, whose reactions are logged (`playlist.simulator.rounds`). The stage writes a whole set of logs,
 the originals plus the round, to `<out>/raw/round-<model>/`, for a prep run with `data.source: logs`
 (docs/recipes.md, "On-policy rounds"). MLflow: a `collect` run with the round's size and its
 playlists' length and grounding.
@@ -19,19 +19,19 @@ import mlflow
 import numpy as np
 import torch
 
-from data_prep.keys import split_of, user_key_of
 from encore.config import Recipe
 from encore.errors import UserFacingError
-from encore.prompts import catalog_key_index, render_prompt
-from encore.simulator.catalog import as_prompt_track, make_catalog
-from encore.simulator.rounds import add_round, prompts_of
-from encore.simulator.users import make_users
-from encore.simulator.writer import write_jsonl
 from encore.stages.evaluate import adapters_for
 from encore.tracking import stage_run
 from encore.train.lora import load_policy
-from evaluation.generate import generate_playlists
-from evaluation.playlist import ground_completion
+from playlist.generate import generate_playlists
+from playlist.grounding import ground_completion
+from playlist.keys import split_of, user_key_of
+from playlist.prompts import catalog_key_index, render_prompt
+from playlist.simulator.catalog import as_prompt_track, make_catalog
+from playlist.simulator.rounds import add_round, prompts_of
+from playlist.simulator.users import make_users
+from playlist.simulator.writer import write_jsonl
 
 LOGS = ("responses", "interactions", "intents", "catalog")
 

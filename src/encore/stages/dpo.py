@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trl import DPOConfig, DPOTrainer
+from trl import DPOTrainer
 
 from encore.config import Recipe
 from encore.stages.preference import PreferenceStage, train
 from encore.train.data import preference_pairs
 
-STAGE = PreferenceStage("dpo", "pairs", preference_pairs, DPOConfig, DPOTrainer)
+STAGE = PreferenceStage("dpo", "pairs", preference_pairs, DPOTrainer)
 
 
 def main(recipe: Recipe) -> Path:

@@ -12,6 +12,7 @@ order, the learned reranker, the oracle; evaluation/baselines.py) are logged the
 from __future__ import annotations
 
 import gc
+import json
 from pathlib import Path
 
 import mlflow
@@ -20,13 +21,13 @@ import torch
 from mlflow.data.pandas_dataset import from_pandas
 from transformers import set_seed
 
-from encore.compare import metric_curves, pipeline_runs
+from data_prep.settings import RewardSettings
 from encore.config import Recipe
+from encore.registry.compare import metric_curves, pipeline_runs
 from encore.tracking import stage_run, write_json
 from encore.train.data import check_prepared_format
 from encore.train.lora import load_policy
 from evaluation.baselines import score_baselines
-from evaluation.generate import generate_playlists
 from evaluation.paired import paired_table
 from evaluation.report import (
     PAIRED_NOTE,
@@ -41,8 +42,7 @@ from evaluation.report import (
 from evaluation.reranker import train_reranker
 from evaluation.score import EvalResult, score_playlists
 from evaluation.tasks.preference_accuracy import pair_logprobs, preference_scores, reward_margins
-
-DEFAULT_BETA = 0.1  # TRL's DPOConfig default; the accuracy (margin > 0) does not depend on it
+from playlist.generate import generate_playlists
 
 
 def eval_pairs(prepared: Path, max_pairs: int | None) -> list[dict]:
@@ -64,6 +64,12 @@ def eval_rows(prepared: Path, max_requests: int | None) -> list[dict]:
     return frame.to_dict("records")
 
 
+def prep_rewards(prepared: Path) -> RewardSettings:
+    """The reward settings the prep job ran with (its manifest's config): the reranker's labels follow them."""
+    config = json.loads((prepared / "manifest.json").read_text())["config"]
+    return RewardSettings.model_validate(config.get("rewards", {}))
+
+
 def adapters_for(recipe: Recipe, model: str) -> list[Path]:
     """The adapters that make `model` (a stage name, or `base`), in training order."""
     stages = [] if model == "base" else [*recipe.adapters_before(model), model]
@@ -72,7 +78,7 @@ def adapters_for(recipe: Recipe, model: str) -> list[Path]:
 
 def main(recipe: Recipe) -> dict[str, EvalResult]:
     """Generate and score every model of `eval.models`; logs `eval/<model>/<metric>` and a report."""
-    final = recipe.policy_stages[-1] if recipe.policy_stages else "base"
+    final = recipe.final_model
     prepared = recipe.out / "prepared"
     report_dir = recipe.out / "eval"
     results: dict[str, EvalResult] = {}
@@ -103,14 +109,7 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
             )
             if name != "base" and pairs:  # the base model is its own reference: every margin is 0
                 logps = pair_logprobs(model, tokenizer, pairs, batch_size=recipe.eval.batch_size)
-                # The implicit reward's β of the DPO family; GRPO's `beta` is a KL weight (often 0), and
-                # SFT has none: the default then (accuracy does not depend on β, only the margins' scale).
-                own = (
-                    getattr(recipe, name).args.get("beta")
-                    if name in ("dpo", "kto", "orpo", "simpo")
-                    else None
-                )
-                beta = float(own or DEFAULT_BETA)
+                beta = recipe.implicit_beta(name)
                 margins = reward_margins(
                     logps["policy_chosen"],
                     logps["ref_chosen"],
@@ -126,7 +125,14 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
             gc.collect()
         reranker = None
         if "reranker" in recipe.eval.baselines:
-            reranker, figures = train_reranker(prepared, seed=recipe.seed)
+            rewards = prep_rewards(prepared)
+            reranker, figures = train_reranker(
+                prepared,
+                seed=recipe.seed,
+                weights=rewards.resolved_weights(),
+                early_skip=rewards.early_skip,
+                track_clip=rewards.track_clip,
+            )
             mlflow.log_metrics({f"reranker/{k}": v for k, v in figures.items()})
         references = score_baselines(
             recipe.eval.baselines,

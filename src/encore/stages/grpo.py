@@ -16,16 +16,18 @@ from typing import Any
 import mlflow
 import pandas as pd
 from transformers import set_seed
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOTrainer
 
 from encore.config import Recipe
-from encore.prompts import catalog_key_index
+from encore.methods import GrpoStageConfig
 from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import read_split, unique_prompts
 from encore.train.lora import build_lora_config, load_reward_model, load_start_model
 from encore.train.rewards import distinct_artists_reward, format_reward, grounded_reward, length_reward
 from encore.train.run import publish_adapter, train_adapter, trl_args
-from evaluation.playlist import catalog_tracks
+from encore.train.trl_config import trl_config_class
+from playlist.grounding import catalog_tracks
+from playlist.prompts import catalog_key_index
 
 
 def main(recipe: Recipe) -> Path:
@@ -41,9 +43,11 @@ def main(recipe: Recipe) -> Path:
             log_training_data(rows, prepared / "pairs", "prompts-train")
         catalog = pd.read_parquet(prepared / "validated" / "catalog")
         index = catalog_key_index(list(catalog_tracks(catalog).values()))
-        weights = recipe.grpo.rewards
+        section = recipe.section("grpo")
+        assert isinstance(section, GrpoStageConfig)
+        weights = section.rewards
         rewards: list[tuple[str, Any, Any, float]] = []  # (name, reward function, its tokenizer, weight)
-        if recipe.reward.enabled and weights.reward_model > 0:
+        if recipe.section("reward").enabled and weights.reward_model > 0:
             reward_model, reward_tokenizer = load_reward_model(
                 recipe.base_model,
                 recipe.out / "reward" / "adapter",
@@ -70,12 +74,12 @@ def main(recipe: Recipe) -> Path:
             merged_dir=stage_dir / "start",
             trust_remote_code=recipe.trust_remote_code,
         )
-        args = GRPOConfig(
+        args = trl_config_class("grpo")(
             output_dir=str(stage_dir / "checkpoints"),
             seed=recipe.seed,
             report_to="none",
             reward_weights=[r[3] for r in rewards],
-            **trl_args(recipe.grpo.args),
+            **trl_args(recipe.section("grpo").args),
         )
         trainer = GRPOTrainer(
             model=model,
@@ -84,12 +88,17 @@ def main(recipe: Recipe) -> Path:
             train_dataset=rows,
             processing_class=tokenizer,
             reward_processing_classes=[r[2] for r in rewards],
-            peft_config=build_lora_config(recipe.lora),
+            peft_config=build_lora_config(**recipe.lora.adapter_args()),
             callbacks=[MlflowMetricsCallback()],
         )
         metrics = train_adapter(trainer, adapter_dir)
         if run is None:
             return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows))})
-        publish_adapter(recipe, "grpo", [*before, adapter_dir])
+        publish_adapter(
+            [*before, adapter_dir],
+            recipe.base_model,
+            recipe.merged_dir("grpo"),
+            trust_remote_code=recipe.trust_remote_code,
+        )
     return adapter_dir

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from datasets import Dataset
-from trl import KTOConfig, KTOTrainer
+from trl import KTOTrainer
 
 from encore.config import Recipe
 from encore.stages.preference import PreferenceStage, train
@@ -21,9 +21,7 @@ def _desirable_fraction(rows: Dataset) -> dict[str, float]:
     return {"train/desirable_fraction": sum(rows["label"]) / len(rows)}
 
 
-STAGE = PreferenceStage(
-    "kto", "unpaired", unpaired_for_kto, KTOConfig, KTOTrainer, metrics=_desirable_fraction
-)
+STAGE = PreferenceStage("kto", "unpaired", unpaired_for_kto, KTOTrainer, metrics=_desirable_fraction)
 
 
 def main(recipe: Recipe) -> Path:

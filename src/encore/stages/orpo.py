@@ -16,13 +16,12 @@ from encore.stages.preference import PreferenceStage, train
 from encore.train.data import preference_pairs
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # known and pinned; the warning says nothing new
-from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+from trl.experimental.orpo import ORPOTrainer
 
 STAGE = PreferenceStage(
     "orpo",
     "pairs",
     preference_pairs,
-    ORPOConfig,
     ORPOTrainer,
     # TRL's preference collator reads every column: keep them (TRL would say so and do it anyway).
     defaults={"remove_unused_columns": False},

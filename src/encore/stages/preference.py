@@ -2,8 +2,9 @@
 
 Each stage trains a new adapter on the model the stages before it made (their adapters merged in; the
 base when SFT is disabled), on `prepared/pairs` or, for KTO, `prepared/unpaired`. The stages differ
-only in what :class:`PreferenceStage` holds: their data, their TRL config and trainer, the TRL args
-they set around the recipe's, and whether the trainer has a reference model. Where it has one, the
+only in what :class:`PreferenceStage` holds: their data, their TRL trainer, the TRL args they set
+around the recipe's, and whether the trainer has a reference model; the TRL config class and the args a
+stage pins come from its declaration in `encore.methods`. Where it has one, the
 reference is the start model with the new adapter disabled, so no second copy is loaded.
 """
 
@@ -19,10 +20,12 @@ from datasets import Dataset
 from transformers import set_seed
 
 from encore.config import Recipe
+from encore.methods import method
 from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import read_split
 from encore.train.lora import build_lora_config, load_start_model
 from encore.train.run import publish_adapter, train_adapter, trl_args
+from encore.train.trl_config import trl_config_class
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,8 @@ class PreferenceStage:
         name: the stage and its recipe section (``dpo``, ``kto``, ``orpo``, ``simpo``).
         data: the prep output it trains on, under ``prepared/`` (``pairs`` or ``unpaired``).
         dataset: turns the prepared rows into the dataset its trainer reads.
-        config: the TRL config class.
         trainer: the TRL trainer class.
         defaults: TRL args the recipe's `args:` may override.
-        pinned: TRL args that override the recipe's (the stage is defined by them).
         reference: the trainer takes a reference model (then the adapter-disabled start model).
         metrics: extra `train/…` metrics from the training rows.
     """
@@ -44,10 +45,8 @@ class PreferenceStage:
     name: str
     data: str
     dataset: Callable[[Dataset], Dataset]
-    config: type
     trainer: type
     defaults: Mapping[str, Any] = field(default_factory=dict)
-    pinned: Mapping[str, Any] = field(default_factory=dict)
     reference: bool = True
     metrics: Callable[[Dataset], dict[str, float]] | None = None
 
@@ -55,7 +54,7 @@ class PreferenceStage:
 def train(recipe: Recipe, stage: PreferenceStage) -> Path:
     """Train `stage`'s adapter on top of the earlier stages' model; returns `<out>/<stage>/adapter`."""
     set_seed(recipe.seed)
-    section = getattr(recipe, stage.name)
+    section = recipe.section(stage.name)
     prepared = recipe.out / "prepared" / stage.data
     stage_dir = recipe.out / stage.name
     adapter_dir = stage_dir / "adapter"
@@ -71,11 +70,11 @@ def train(recipe: Recipe, stage: PreferenceStage) -> Path:
             merged_dir=stage_dir / "start",
             trust_remote_code=recipe.trust_remote_code,
         )
-        args = stage.config(
+        args = trl_config_class(stage.name)(
             output_dir=str(stage_dir / "checkpoints"),
             seed=recipe.seed,
             report_to="none",
-            **trl_args({**stage.defaults, **section.args, **stage.pinned}),
+            **trl_args({**stage.defaults, **section.args, **method(stage.name).pinned}),
         )
         trainer = stage.trainer(
             model=model,
@@ -83,7 +82,7 @@ def train(recipe: Recipe, stage: PreferenceStage) -> Path:
             args=args,
             train_dataset=stage.dataset(rows),
             processing_class=tokenizer,
-            peft_config=build_lora_config(recipe.lora),
+            peft_config=build_lora_config(**recipe.lora.adapter_args()),
             callbacks=[MlflowMetricsCallback()],
         )
         if run is not None and stage.reference:  # the evidence that no second model was loaded
@@ -95,5 +94,10 @@ def train(recipe: Recipe, stage: PreferenceStage) -> Path:
             return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
         extra = stage.metrics(rows) if stage.metrics else {}
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows)), **extra})
-        publish_adapter(recipe, stage.name, [*before, adapter_dir])
+        publish_adapter(
+            [*before, adapter_dir],
+            recipe.base_model,
+            recipe.merged_dir(stage.name),
+            trust_remote_code=recipe.trust_remote_code,
+        )
     return adapter_dir

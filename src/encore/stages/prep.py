@@ -33,7 +33,7 @@ def raw_logs(recipe: Recipe, spark: Any) -> dict[str, str | None]:
         ingest(spark, recipe.data.ingest.kind, recipe.data.ingest.input, str(raw))
         mlflow.log_artifact(str(raw / "manifest.json"), "ingest")
         return {name: str(raw / name) for name in ("responses", "interactions", "catalog")}
-    from encore.simulator import simulate
+    from playlist.simulator import simulate
 
     sim = recipe.data.simulator
     paths = simulate(

@@ -15,16 +15,14 @@ from mlflow import MlflowClient
 from mlflow.models import ModelSignature
 from mlflow.types.schema import Array, ColSpec, Schema
 
-import encore
-import evaluation
-from encore import pyfunc_model
 from encore.config import Recipe
-from encore.inference import PlaylistGenerator
-from encore.promote import floor_tags
-from encore.prompts import PROMPT_FORMAT
+from encore.registry.promote import floor_tags
 from encore.tracking import git_commit, stage_run
 from encore.train.data import check_prepared_format
 from encore.train.lora import load_policy
+from playlist import pyfunc_model
+from playlist.inference import PlaylistGenerator
+from playlist.prompts import PROMPT_FORMAT
 
 SIGNATURE = ModelSignature(
     inputs=Schema(
@@ -103,7 +101,8 @@ def log_playlist_model(
         signature=SIGNATURE,
         input_example=input_example,
         pip_requirements=requirements(),
-        code_paths=[str(Path(encore.__file__).parent), str(Path(evaluation.__file__).parent)],
+        # The pyfunc needs only the ground package: prompts, retrieval, generation, grounding.
+        code_paths=[str(Path(pyfunc_model.__file__).parent)],
     )
     return info.model_uri
 
@@ -124,7 +123,7 @@ def register_version(model_uri: str, name: str, alias: str, tags: dict[str, str]
 def final_metrics(recipe: Recipe) -> dict[str, float]:
     """The final policy's metrics from the eval stage's `metrics.json`, or none when eval has not run."""
     path = recipe.out / "eval" / "metrics.json"
-    final = recipe.policy_stages[-1] if recipe.policy_stages else "base"
+    final = recipe.final_model
     if not path.exists():
         return {}
     return {k: float(v) for k, v in json.loads(path.read_text()).get(final, {}).items()}

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import mlflow
 from transformers import set_seed
-from trl import RewardConfig, RewardTrainer
+from trl import RewardTrainer
 
 from encore.config import Recipe
 from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import preference_pairs, read_split
 from encore.train.lora import build_lora_config, load_reward_backbone, load_reward_model
 from encore.train.run import train_adapter, trl_args
+from encore.train.trl_config import trl_config_class
 
 
 def main(recipe: Recipe) -> Path:
@@ -33,18 +34,18 @@ def main(recipe: Recipe) -> Path:
         model, tokenizer = load_reward_backbone(
             recipe.base_model, quantize=recipe.lora.quantize, trust_remote_code=recipe.trust_remote_code
         )
-        args = RewardConfig(
+        args = trl_config_class("reward")(
             output_dir=str(stage_dir / "checkpoints"),
             seed=recipe.seed,
             report_to="none",
-            **trl_args(recipe.reward.args),
+            **trl_args(recipe.section("reward").args),
         )
         trainer = RewardTrainer(
             model=model,
             args=args,
             train_dataset=preference_pairs(rows),
             processing_class=tokenizer,
-            peft_config=build_lora_config(recipe.lora, task_type="SEQ_CLS"),
+            peft_config=build_lora_config(**recipe.lora.adapter_args(), task_type="SEQ_CLS"),
             callbacks=[MlflowMetricsCallback()],
         )
         metrics = train_adapter(trainer, adapter_dir)
@@ -52,7 +53,7 @@ def main(recipe: Recipe) -> Path:
             return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows))})
         mlflow.log_artifacts(str(adapter_dir), "adapter")
-        if recipe.reward.merge:
+        if recipe.section("reward").merge:
             merged, merged_tokenizer = load_reward_model(
                 recipe.base_model, adapter_dir, trust_remote_code=recipe.trust_remote_code
             )

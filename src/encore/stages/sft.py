@@ -6,13 +6,14 @@ from pathlib import Path
 
 import mlflow
 from transformers import set_seed
-from trl import SFTConfig, SFTTrainer
+from trl import SFTTrainer
 
 from encore.config import Recipe
 from encore.tracking import MlflowMetricsCallback, log_training_data, training_run
 from encore.train.data import read_split, sft_as_prompt_completion
 from encore.train.lora import build_lora_config, load_start_model
 from encore.train.run import publish_adapter, train_adapter, trl_args
+from encore.train.trl_config import trl_config_class
 
 
 def main(recipe: Recipe) -> Path:
@@ -29,18 +30,18 @@ def main(recipe: Recipe) -> Path:
             recipe.base_model, [], quantize=recipe.lora.quantize, trust_remote_code=recipe.trust_remote_code
         )
         # packing / padding_free / gradient_checkpointing are SFTConfig options: they come with `args`.
-        args = SFTConfig(
+        args = trl_config_class("sft")(
             output_dir=str(stage_dir / "checkpoints"),
             seed=recipe.seed,
             report_to="none",
-            **trl_args(recipe.sft.args),
+            **trl_args(recipe.section("sft").args),
         )
         trainer = SFTTrainer(
             model=model,
             args=args,
             train_dataset=sft_as_prompt_completion(rows),
             processing_class=tokenizer,
-            peft_config=build_lora_config(recipe.lora),
+            peft_config=build_lora_config(**recipe.lora.adapter_args()),
             callbacks=[MlflowMetricsCallback()],
         )
         metrics = train_adapter(trainer, adapter_dir)
@@ -49,5 +50,10 @@ def main(recipe: Recipe) -> Path:
         # `train/rows`: what the trainer iterates over, fewer than the examples when `packing` fills rows.
         rows_trained = float(len(trainer.train_dataset))  # type: ignore[arg-type]
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows)), "train/rows": rows_trained})
-        publish_adapter(recipe, "sft", [adapter_dir])
+        publish_adapter(
+            [adapter_dir],
+            recipe.base_model,
+            recipe.merged_dir("sft"),
+            trust_remote_code=recipe.trust_remote_code,
+        )
     return adapter_dir

@@ -2,7 +2,7 @@
 
 TRL implements SimPO as CPOTrainer with `loss_type="simpo"`: a length-normalised log-likelihood
 margin (`beta`, target margin `simpo_gamma`) and no reference model. encore pins `loss_type` to
-`simpo` and sets `cpo_alpha: 0` (pure SimPO; a positive `simpo.args.cpo_alpha` adds CPO's
+`simpo` (encore.methods) and sets `cpo_alpha: 0` (pure SimPO; a positive `simpo.args.cpo_alpha` adds CPO's
 behaviour-cloning term, "CPO-SimPO"). TRL keeps CPO in `trl.experimental`; the API used here is
 pinned by tests/unit/test_trl_api.py.
 """
@@ -17,18 +17,16 @@ from encore.stages.preference import PreferenceStage, train
 from encore.train.data import preference_pairs
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # known and pinned; the warning says nothing new
-from trl.experimental.cpo import CPOConfig, CPOTrainer
+from trl.experimental.cpo import CPOTrainer
 
 STAGE = PreferenceStage(
     "simpo",
     "pairs",
     preference_pairs,
-    CPOConfig,
     CPOTrainer,
     # Pure SimPO unless the recipe asks for CPO's behaviour-cloning term (cpo_alpha > 0);
     # TRL's preference collator reads every column: keep them.
     defaults={"remove_unused_columns": False, "cpo_alpha": 0.0},
-    pinned={"loss_type": "simpo"},
     reference=False,
 )
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from datasets import Dataset, load_dataset
 
-from encore.prompts import check_prompt_format
+from playlist.prompts import check_prompt_format
 
 
 def check_prepared_format(prepared: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from peft import LoraConfig, PeftModel
@@ -18,25 +18,29 @@ from transformers import (
 from encore.models import load_model, resolve_model
 from encore.train.quantize import bnb_4bit_config
 
-if TYPE_CHECKING:
-    from encore.config import LoraConfig as LoraSettings
-
 
 def build_lora_config(
-    lora: LoraSettings, *, task_type: Literal["CAUSAL_LM", "SEQ_CLS"] = "CAUSAL_LM"
+    r: int,
+    alpha: int,
+    dropout: float,
+    target_modules: list[str] | str,
+    use_dora: bool = False,
+    modules_to_save: list[str] | None = None,
+    *,
+    task_type: Literal["CAUSAL_LM", "SEQ_CLS"] = "CAUSAL_LM",
 ) -> LoraConfig:
-    """PEFT's config for the recipe's `lora:` section; `target_modules: all-linear` adapts every linear
-    layer but the output head.
+    """PEFT's config for an adapter (the recipe's `lora:` section, `LoraConfig.adapter_args`);
+    `target_modules="all-linear"` adapts every linear layer but the output head.
 
     With `task_type="SEQ_CLS"` PEFT also trains the new `score` head in full (`modules_to_save`).
     """
     return LoraConfig(
-        r=lora.r,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=lora.target_modules,
-        use_dora=lora.use_dora,
-        modules_to_save=list(lora.modules_to_save) or None,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=target_modules,
+        use_dora=use_dora,
+        modules_to_save=list(modules_to_save or []) or None,
         bias="none",
         task_type=task_type,
     )

@@ -1,6 +1,6 @@
 """GRPO's programmatic rewards: pure scores of one completion against its prompt, and TRL's batch wrappers.
 
-Each score reuses the one playlist format (`encore.prompts`) and the eval tasks' scoring functions,
+Each score reuses the one playlist format (`playlist.prompts`) and the eval tasks' scoring functions,
 so RL optimises what evaluation measures. Example, for a prompt asking for "mellow folk, 3 songs"
 with candidates ``c1 | Nick Drake - Pink Moon`` and ``c2 | Nick Drake - River Man``::
 
@@ -19,10 +19,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from encore.prompts import Track, normalise, parse_playlist, resolve
 from evaluation.tasks.format_validity import format_scores
 from evaluation.tasks.fulfillment import length_score
 from evaluation.tasks.grounding import grounding_scores
+from playlist.prompts import Track, normalise, parse_playlist, resolve
 
 _LENGTH = re.compile(r"\b(\d{1,3})\s+(?:songs|tracks)\b", re.IGNORECASE)
 _CANDIDATES = "Candidates:\n"
@@ -42,7 +42,7 @@ def _user_message(prompt: str | Messages) -> str:
 
 
 def prompt_request(prompt: str | Messages) -> str:
-    """The user's request, as `encore.prompts.render_user_message` wrote it (`Request: …`)."""
+    """The user's request, as `playlist.prompts.render_user_message` wrote it (`Request: …`)."""
     first = _user_message(prompt).split("\n\n", 1)[0]
     return first.removeprefix("Request: ").strip()
 

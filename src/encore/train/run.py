@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import mlflow
 import torch
@@ -15,9 +13,7 @@ from transformers import Trainer
 from encore.train import debug, resume
 from encore.train.checks import lora_norm, max_change, weight_checksums
 from encore.train.lora import export_merged
-
-if TYPE_CHECKING:
-    from encore.config import Recipe
+from playlist.publish import publishing
 
 
 def trl_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -73,38 +69,20 @@ def save_adapter(trainer: Trainer, adapter_dir: Path) -> None:
 def save_atomically(
     model: Any, tokenizer: Any, target: Path, *, state_dict: dict[str, Any] | None = None
 ) -> None:
-    """Save into a hidden sibling directory, then rename it into place (`state_dict`: gathered weights).
-
-    A crash or a full disk half-way leaves only the hidden directory (removed on failure), never a
-    `target` that looks complete; an older `target` is replaced only once the new one is whole.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    """Save model and tokenizer as `target`, published whole or not at all (`playlist.publish`);
+    `state_dict`: weights gathered from every rank."""
+    with publishing(target) as tmp:
         model.save_pretrained(str(tmp), **({"state_dict": state_dict} if state_dict is not None else {}))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def publish_adapter(recipe: Recipe, stage: str, adapters: list[Path]) -> None:
-    """Log the stage's adapter (the last of `adapters`) as the active run's `adapter` artifacts; with
-    `<stage>.merge: true` also write the policy up to it as merged weights to `<out>/<stage>/merged`."""
+def publish_adapter(
+    adapters: list[Path], base_model: str, merged: Path | None, *, trust_remote_code: bool = False
+) -> None:
+    """Log the stage's adapter (the last of `adapters`) as the active run's `adapter` artifacts; with a
+    `merged` directory (`<stage>.merge: true`) also write the policy up to it there as merged weights."""
     mlflow.log_artifacts(str(adapters[-1]), "adapter")
-    if getattr(recipe, stage).merge:
-        merged = export_merged(
-            recipe.base_model,
-            adapters,
-            recipe.out / stage / "merged",
-            trust_remote_code=recipe.trust_remote_code,
-        )
+    if merged is not None:
+        export_merged(base_model, adapters, merged, trust_remote_code=trust_remote_code)
         mlflow.set_tag("encore.merged", str(merged))

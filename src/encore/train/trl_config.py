@@ -1,4 +1,4 @@
-"""Each training stage's TRL config dataclass, and checking a recipe's `args:` block against it, key by key.
+"""Each training stage's TRL config dataclass (as encore.methods declares it) and the check of a recipe's `args:` against it.
 
 `encore.config.load_recipe` calls :func:`check_trl_args` for every non-empty block, so an unknown
 or wrongly typed TRL option fails when the recipe loads, naming the file, the key and the TRL class.
@@ -7,12 +7,14 @@ or wrongly typed TRL option fails when the recipe loads, naming the file, the ke
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from encore.config import RecipeError
+from encore.errors import RecipeError
+from encore.methods import method
 
 # Keys of an `args:` block that encore sets itself, with where to say it instead.
 _RESERVED = {
@@ -25,26 +27,21 @@ _RESERVED = {
 _STR_AS_LIST = {("dpo", "loss_type")}
 
 
-def _trl_config_class(stage: str) -> type:
-    """The TRL config dataclass of a training stage (ORPO and SimPO live in `trl.experimental`)."""
-    if stage in ("orpo", "simpo"):
-        os.environ.setdefault(
-            "TRL_EXPERIMENTAL_SILENCE", "1"
-        )  # pinned and tested: tests/unit/test_trl_api.py
-        from trl.experimental.cpo import CPOConfig
-        from trl.experimental.orpo import ORPOConfig
+def trl_config_class(stage: str) -> type:
+    """The TRL config dataclass of a training stage, as `encore.methods` declares it.
 
-        return ORPOConfig if stage == "orpo" else CPOConfig
-    from trl import DPOConfig, GRPOConfig, KTOConfig, RewardConfig, SFTConfig
+    ORPO and CPO (SimPO) live in `trl.experimental`, whose import warning is known and pinned
+    (tests/unit/test_trl_api.py).
+    """
+    module, _, name = method(stage).trl_config.rpartition(".")
+    if module.startswith("trl.experimental"):
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    return getattr(importlib.import_module(module), name)
 
-    classes = {
-        "sft": SFTConfig,
-        "dpo": DPOConfig,
-        "kto": KTOConfig,
-        "reward": RewardConfig,
-        "grpo": GRPOConfig,
-    }
-    return classes[stage]
+
+def trl_default(stage: str, key: str) -> Any:
+    """The default of `key` in the stage's TRL config dataclass (``trl_default("dpo", "beta")`` → 0.1)."""
+    return {f.name: f.default for f in dataclasses.fields(trl_config_class(stage))}[key]
 
 
 def check_trl_args(stage: str, args: dict[str, Any], source: str) -> dict[str, Any]:
@@ -55,15 +52,17 @@ def check_trl_args(stage: str, args: dict[str, Any], source: str) -> dict[str, A
         ``"true"`` → True), to replace in the block: TRL takes its values as they are, so a string
         learning rate passed this check and then failed when the trainer built its optimizer.
     """
-    cls = _trl_config_class(stage)
+    cls = trl_config_class(stage)
+    pinned = method(stage).pinned
     fields = {f.name: f for f in dataclasses.fields(cls)}
     coerced: dict[str, Any] = {}
     for key, value in args.items():
         if key in _RESERVED:
             raise RecipeError(f"{source}: {stage}.args.{key} is set by encore ({_RESERVED[key]})")
-        if stage == "simpo" and key == "loss_type" and value != "simpo":
+        if key in pinned and value != pinned[key]:
             raise RecipeError(
-                f"{source}: simpo.args.loss_type={value!r}: the simpo stage is CPOTrainer with loss_type 'simpo'"
+                f"{source}: {stage}.args.{key}={value!r}: the {stage} stage pins {key} to "
+                f"{pinned[key]!r} (trl.{cls.__name__}; encore.methods)"
             )
         if (stage, key) in _STR_AS_LIST and isinstance(value, str):
             value = [value]

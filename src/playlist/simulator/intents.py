@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from encore.retrieval import MOODS, decade_range, shift_era
-from encore.simulator.users import User
+from playlist.retrieval import MOODS, decade_range, shift_era
+from playlist.simulator.users import User
 
 INTENT_KEYS = ("category", "genre", "mood", "energy", "valence", "era", "length", "avoid_artists")
 # Category -> sampling weight; the name lists the constraints a request of that kind carries.

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from encore.retrieval import Retriever
-from encore.simulator.catalog import make_catalog
-from encore.simulator.feedback import EPOCH, iso, parse_ts, refine_row, satisfaction, simulate_feedback
-from encore.simulator.intents import IntentSpace, choose_refinement, refine_intent, sample_intent
-from encore.simulator.phrasing import phrase_refinement, phrase_request
-from encore.simulator.policy import Policy, build_playlist
-from encore.simulator.users import make_users
+from playlist.retrieval import Retriever
+from playlist.simulator.catalog import make_catalog
+from playlist.simulator.feedback import EPOCH, iso, parse_ts, refine_row, satisfaction, simulate_feedback
+from playlist.simulator.intents import IntentSpace, choose_refinement, refine_intent, sample_intent
+from playlist.simulator.phrasing import phrase_refinement, phrase_request
+from playlist.simulator.policy import Policy, build_playlist
+from playlist.simulator.users import make_users
 
 REFINE_BELOW = 0.85  # a session goes on only when the last variant shown satisfied less than this
 

@@ -19,8 +19,8 @@ class PlaylistModel(PythonModel):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from encore.inference import PlaylistGenerator
-        from encore.prompts import check_prompt_format
+        from playlist.inference import PlaylistGenerator
+        from playlist.prompts import check_prompt_format
 
         config = context.model_config or {}
         path = context.artifacts["model"]

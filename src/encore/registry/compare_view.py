@@ -1,6 +1,6 @@
 """`encore compare` rendered twice: rich tables for the terminal and one self-contained HTML page.
 
-Both show the same five parts, built by `encore.compare`: the params that differ, the final eval metrics
+Both show the same five parts, built by `encore.registry.compare`: the params that differ, the final eval metrics
 with deltas against the first reference (better in green, worse in red, by each metric's direction),
 the per-request differences against it on the requests both answered (mean ± standard error, requests
 better and worse: is a delta larger than its noise?), fulfilment per request category, and the sample
@@ -13,7 +13,7 @@ from html import escape
 
 from rich.table import Table
 
-from encore.compare import (
+from encore.registry.compare import (
     CATEGORY,
     FINAL,
     MetricRow,

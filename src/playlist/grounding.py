@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from encore.prompts import ParsedTrack, Track, catalog_key_index, parse_playlist, resolve
+from playlist.prompts import ParsedTrack, Track, catalog_key_index, parse_playlist, resolve
 
 __all__ = ["GroundedPlaylist", "catalog_key_index", "catalog_records", "catalog_tracks", "ground_completion"]
 
@@ -98,7 +98,7 @@ def ground_completion(
     """Parse a completion and resolve each line to a catalog track id.
 
     A line is grounded by its candidate id when that candidate exists and its artist matches,
-    otherwise by an exact normalised (artist, title) match in the catalog (see ``encore.prompts.resolve``).
+    otherwise by an exact normalised (artist, title) match in the catalog (see ``playlist.prompts.resolve``).
 
     Args:
         completion: the generated answer text.

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from encore.prompts import Track
-from encore.simulator.names import distinct_artist_names, distinct_titles
+from playlist.prompts import Track
+from playlist.simulator.names import distinct_artist_names, distinct_titles
 
 CATALOG_COLUMNS = (
     "track_id", "title", "artist", "album", "genre", "subgenre", "year", "duration_ms", "popularity",

@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-from encore.config import PREFERENCE_STAGE
+from encore.methods import PREFERENCE_STAGE
 from evaluation.direction import direction
 from evaluation.paired import PAIRED_METRICS, PairedDelta, keyed, paired_delta
 

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from encore.prompts import SYSTEM_PROMPT, render_candidates, render_playlist, render_user_message
-from encore.retrieval import MOODS, Retriever
-from encore.simulator.catalog import as_prompt_track, make_catalog
-from encore.simulator.intents import IntentSpace, sample_intent
-from encore.simulator.phrasing import REFINE_TEMPLATES, phrase_refinement, phrase_request
-from encore.simulator.policy import build_playlist
-from encore.simulator.users import make_users
+from playlist.prompts import SYSTEM_PROMPT, render_candidates, render_playlist, render_user_message
+from playlist.retrieval import MOODS, Retriever
+from playlist.simulator.catalog import as_prompt_track, make_catalog
+from playlist.simulator.intents import IntentSpace, sample_intent
+from playlist.simulator.phrasing import REFINE_TEMPLATES, phrase_refinement, phrase_request
+from playlist.simulator.policy import build_playlist
+from playlist.simulator.users import make_users
 
 
 def corpus_texts(seed: int = 0, n_requests: int = 2000, n_prompts: int = 200) -> Iterator[str]:

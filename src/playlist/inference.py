@@ -14,10 +14,10 @@ import pandas as pd
 from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from encore.prompts import Track, catalog_key_index, parse_playlist, render_prompt, resolve
-from encore.retrieval import Retriever
-from evaluation.generate import generate_playlists
-from evaluation.playlist import catalog_tracks
+from playlist.generate import generate_playlists
+from playlist.grounding import catalog_tracks
+from playlist.prompts import Track, catalog_key_index, parse_playlist, render_prompt, resolve
+from playlist.retrieval import Retriever
 
 
 @dataclass

@@ -6,19 +6,19 @@ training the tiny model's tokenizer. The user model is public so a new policy's 
 replayed through it: ``simulate_feedback(user, intent, track_rows, rng)``.
 """
 
-from encore.simulator.catalog import CATALOG_COLUMNS, GENRES, as_prompt_track, make_catalog
-from encore.simulator.corpus import corpus_texts
-from encore.simulator.feedback import (
+from playlist.simulator.catalog import CATALOG_COLUMNS, GENRES, as_prompt_track, make_catalog
+from playlist.simulator.corpus import corpus_texts
+from playlist.simulator.feedback import (
     examination_probability,
     satisfaction,
     simulate_feedback,
     user_fit,
 )
-from encore.simulator.intents import INTENT_KEYS, IntentSpace, intent_fit, refine_intent, sample_intent
-from encore.simulator.phrasing import phrase_refinement, phrase_request
-from encore.simulator.policy import Policy, build_playlist
-from encore.simulator.users import User, make_users, taste_fit
-from encore.simulator.writer import simulate
+from playlist.simulator.intents import INTENT_KEYS, IntentSpace, intent_fit, refine_intent, sample_intent
+from playlist.simulator.phrasing import phrase_refinement, phrase_request
+from playlist.simulator.policy import Policy, build_playlist
+from playlist.simulator.users import User, make_users, taste_fit
+from playlist.simulator.writer import simulate
 
 __all__ = [
     "CATALOG_COLUMNS",

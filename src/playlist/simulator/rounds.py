@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from encore.simulator.feedback import iso, parse_ts, simulate_feedback
-from encore.simulator.users import User
+from playlist.simulator.feedback import iso, parse_ts, simulate_feedback
+from playlist.simulator.users import User
 
 Logs = dict[str, list[dict[str, Any]]]
 

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from encore.simulator.intents import intent_fit
-from encore.simulator.users import User, taste_fit
+from playlist.simulator.intents import intent_fit
+from playlist.simulator.users import User, taste_fit
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 INTERACTION_KEYS = ("response_id", "track_id", "position", "event", "ms_played", "track_ms", "ts", "text")

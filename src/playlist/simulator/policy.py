@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from encore.simulator.intents import intent_fit
+from playlist.simulator.intents import intent_fit
 
 DEFAULT_LENGTH = 10  # playlist length when the request does not say
 

@@ -1,7 +1,7 @@
 """Natural-language requests for hidden intents, and follow-up refinements, in many phrasings.
 
 Every constraint of an intent is mentioned in words the retriever parses (the mood table is shared
-with :mod:`encore.retrieval`), e.g. ``{"genre": "folk", "mood": "mellow", "era": [1990, 1999],
+with :mod:`playlist.retrieval`), e.g. ``{"genre": "folk", "mood": "mellow", "era": [1990, 1999],
 "avoid_artists": ["Mara Lindqvist"]}`` -> ``"mellow 90s folk, no Mara Lindqvist"``.
 """
 
@@ -11,7 +11,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from encore.retrieval import MOODS
+from playlist.retrieval import MOODS
 
 GENRE_SAYINGS = {
     "hip hop": ("hip hop", "hip-hop", "rap"),
@@ -115,7 +115,7 @@ def phrase_request(intent: Mapping[str, Any], rng: random.Random) -> str:
 
 
 def phrase_refinement(kind: str, value: str, rng: random.Random) -> str:
-    """A follow-up request for a refinement from :func:`encore.simulator.intents.choose_refinement`."""
+    """A follow-up request for a refinement from :func:`playlist.simulator.intents.choose_refinement`."""
     if kind == "mood":
         mood = MOODS[value]
         return rng.choice(REFINE_TEMPLATES["mood"]).format(

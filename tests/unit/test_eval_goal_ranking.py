@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.tasks.retrieval import (
+from evaluation.tasks.goal_ranking import (
     conversation_scores,
     hit_at_k,
     last_scorable_turn,

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from encore.prompts import Track, catalog_key_index
-from evaluation.playlist import catalog_records, catalog_tracks, ground_completion
+from playlist.grounding import catalog_records, catalog_tracks, ground_completion
+from playlist.prompts import Track, catalog_key_index
 
 CATALOG = pd.DataFrame(
     {

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from encore.prompts import normalise
+from playlist.prompts import normalise
 
 
 @dataclass(frozen=True)
