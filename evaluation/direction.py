@@ -11,11 +11,12 @@ HIGHER = frozenset(
         "grounded_exact", "grounded_normalised", "grounded_fuzzy", "distinct_artists",
         "distinct_artist_ratio", "catalog_coverage", "sim_saves", "sim_save_rate", "sim_thumbs_up", "sim_satisfaction",
         "preference_accuracy", "reward_margin", "roundtrip_match", "accuracies", "margins",
+        "pair_accuracy", "intent_agreement",
     }
 )  # fmt: skip
 LOWER = frozenset(
     {"format_duplicates", "hallucination_rate", "repeated_artists", "max_artist_share", "sim_skip_rate",
-     "sim_thumbs_down", "seconds"}
+     "sim_thumbs_down", "seconds", "brier", "ece"}
 )  # fmt: skip
 _RANKING = re.compile(r"^(hit|mrr|recall)@\d+$")
 

@@ -12,7 +12,9 @@ pairs whose chosen side fits better, equally (the pair says nothing about fulfil
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -37,8 +39,43 @@ def prompt_intents(
     return out
 
 
+def logged_intents(raw: Path, key: str) -> dict[str, tuple[list[str], str]] | None:
+    """:func:`prompt_intents` of simulator logs in ``raw`` (``responses.jsonl``, ``intents.jsonl``), hashed
+    with the prep's ``key``; None when ``raw`` holds no intents (real logs)."""
+    if not (raw / "intents.jsonl").exists():
+        return None
+    intents = dict(
+        (str(rec["response_id"]), str(rec["intent"]))
+        for rec in map(json.loads, (raw / "intents.jsonl").read_text().splitlines())
+    )
+    responses = pd.read_json(raw / "responses.jsonl", lines=True, dtype={"session_id": str, "request": str})
+    return prompt_intents(responses, intents, key)
+
+
 def _answer(messages: Any) -> str:
     return str(messages[-1]["content"])
+
+
+def pair_signs(
+    pairs: pd.DataFrame, prompts: Mapping[str, tuple[Sequence[str], str]], catalog: pd.DataFrame
+) -> list[int | None]:
+    """Per pair, how its chosen side fits the hidden intent against its rejected side, by the eval's
+    fulfillment: +1 better, 0 equally, -1 worse, None when its prompt has no logged intent."""
+    tracks, records = catalog_tracks(catalog), catalog_records(catalog)
+    index = catalog_key_index(list(tracks.values()))
+    signs: list[int | None] = []
+    for pair in pairs.itertuples():
+        if pair.prompt_id not in prompts:
+            signs.append(None)
+            continue
+        candidates, intent = prompts[pair.prompt_id]
+        row = {"prompt_id": pair.prompt_id, "candidates": list(candidates), "intent": intent}
+        chosen, rejected = (
+            score_row(_answer(side), row, tracks, records, index)["fulfillment"]
+            for side in (pair.chosen, pair.rejected)
+        )
+        signs.append((chosen > rejected) - (chosen < rejected))
+    return signs
 
 
 def agreement(
@@ -48,21 +85,10 @@ def agreement(
 
     Pairs whose prompt has no logged intent are counted in ``no_intent`` and left out of the shares.
     """
-    tracks, records = catalog_tracks(catalog), catalog_records(catalog)
-    index = catalog_key_index(list(tracks.values()))
-    rows = []
-    for pair in pairs.itertuples():
-        if pair.prompt_id not in prompts:
-            rows.append({"strategy": pair.strategy, "sign": None})
-            continue
-        candidates, intent = prompts[pair.prompt_id]
-        row = {"prompt_id": pair.prompt_id, "candidates": list(candidates), "intent": intent}
-        chosen, rejected = (
-            score_row(_answer(side), row, tracks, records, index)["fulfillment"]
-            for side in (pair.chosen, pair.rejected)
-        )
-        rows.append({"strategy": pair.strategy, "sign": (chosen > rejected) - (chosen < rejected)})
-    frame = pd.DataFrame(rows, columns=["strategy", "sign"])
+    frame = pd.DataFrame(
+        {"strategy": list(pairs["strategy"]), "sign": pair_signs(pairs, prompts, catalog)},
+        columns=["strategy", "sign"],
+    )
     frame = pd.concat([frame, frame.assign(strategy="all")])
     verdict = frame["sign"].map({1: "better", 0: "equal", -1: "worse"}).fillna("no_intent")
     counts = pd.crosstab(frame["strategy"], verdict).reindex(columns=[*SIDES, "no_intent"], fill_value=0)

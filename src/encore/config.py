@@ -281,7 +281,9 @@ class _RecipeBase(_Section):
         return [*first, final]
 
 
-# Every training stage's section, one per `encore.methods.METHODS` entry (`sft:`, `dpo:`, …, `grpo:`).
+# Every training stage's section, one per `encore.methods.METHODS` entry (`sft:`, `dpo:`, …, `grpo:`),
+# so that a new method's line there is its recipe section too. The type checker sees the fields above
+# only: code reads a stage's section through `Recipe.section(stage)`.
 if TYPE_CHECKING:
     Recipe = _RecipeBase
 else:

@@ -7,14 +7,13 @@ python -m encore.pair_labels RECIPE --set name=… --raw <out>/raw/round-sft  # 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from encore.config import load_recipe
-from evaluation.pair_labels import agreement, prompt_intents
+from evaluation.pair_labels import agreement, logged_intents
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
@@ -26,16 +25,11 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = parser.parse_args(argv)
     recipe = load_recipe(args.recipe, args.overrides, check_args=False)
     raw, prepared = args.raw or recipe.out / "raw", recipe.out / "prepared"
-    if not (raw / "intents.jsonl").exists():
+    prompts = logged_intents(raw, recipe.hash_key)
+    if prompts is None:
         parser.error(f"{raw / 'intents.jsonl'} does not exist: label quality needs simulator logs")
-    intents = dict(
-        (str(rec["response_id"]), str(rec["intent"]))
-        for rec in map(json.loads, (raw / "intents.jsonl").read_text().splitlines())
-    )
-    responses = pd.read_json(raw / "responses.jsonl", lines=True, dtype={"session_id": str, "request": str})
     pairs = pd.read_parquet(prepared / "pairs")
     pairs = pairs[pairs["split"] == args.split]
-    prompts = prompt_intents(responses, intents, recipe.hash_key)
     table = agreement(pairs, prompts, pd.read_parquet(prepared / "validated" / "catalog"))
     print(f"{args.split} pairs of {prepared} against the intents in {raw}:")
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))

@@ -207,6 +207,18 @@ def test_rlhf_rewards_include_the_reward_model_and_the_programmatic_checks(
         assert 0.0 <= grpo.data.metrics[f"train/rewards/{name}/mean"] <= 1.0
 
 
+def test_the_reward_model_is_scored_as_a_model_on_held_out_pairs(
+    run_method: Callable[[str], dict[str, Any]],
+) -> None:
+    """Pair accuracy and calibration on the held-out users' pairs, and agreement with the hidden intent
+    beside the logged labels' (the smoke data is simulated: every pair's prompt has an intent)."""
+    metrics = run_method("rlhf")["runs"]["reward"].data.metrics
+    assert metrics["reward/n_pairs"] > 0
+    for name in ("pair_accuracy", "brier", "ece", "intent_agreement", "label_intent_agreement"):
+        assert 0.0 <= metrics[f"reward/{name}"] <= 1.0
+    assert 0 < metrics["reward/n_intent_pairs"] <= metrics["reward/n_pairs"]
+
+
 def test_orpo_merge_writes_full_weights_that_match_the_adapter(
     run_method: Callable[[str], dict[str, Any]],
 ) -> None:

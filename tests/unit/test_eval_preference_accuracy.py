@@ -11,7 +11,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from encore.models import load_model, resolve_model
-from encore.stages.evaluate import eval_pairs
+from encore.train.data import eval_pairs
 from evaluation.tasks.preference_accuracy import (
     pair_logprobs,
     preference_scores,

@@ -25,7 +25,7 @@ from data_prep.settings import RewardSettings
 from encore.config import Recipe
 from encore.registry.compare import metric_curves, pipeline_runs
 from encore.tracking import stage_run, write_json
-from encore.train.data import check_prepared_format
+from encore.train.data import check_prepared_format, eval_pairs
 from encore.train.lora import load_policy
 from evaluation.baselines import score_baselines
 from evaluation.paired import paired_table
@@ -43,16 +43,6 @@ from evaluation.reranker import train_reranker
 from evaluation.score import EvalResult, score_playlists
 from evaluation.tasks.preference_accuracy import pair_logprobs, preference_scores, reward_margins
 from playlist.generate import generate_playlists
-
-
-def eval_pairs(prepared: Path, max_pairs: int | None) -> list[dict]:
-    """Held-out preference pairs (`split == "eval"`) in a stable order (by pair id), at most `max_pairs`."""
-    path = prepared / "pairs"
-    if not path.exists():
-        return []
-    frame = pd.read_parquet(path)
-    frame = frame[frame["split"] == "eval"].sort_values("pair_id", kind="stable")
-    return (frame if max_pairs is None else frame.head(max_pairs)).to_dict("records")
 
 
 def eval_rows(prepared: Path, max_requests: int | None) -> list[dict]:

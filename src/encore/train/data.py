@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 from datasets import Dataset, load_dataset
 
 from playlist.prompts import check_prompt_format
@@ -86,3 +87,13 @@ def unique_prompts(data: Dataset) -> Dataset:
 
 def _as_messages(value: dict | list) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def eval_pairs(prepared: Path, max_pairs: int | None) -> list[dict]:
+    """Held-out preference pairs (`split == "eval"`) in a stable order (by pair id), at most `max_pairs`."""
+    path = prepared / "pairs"
+    if not path.exists():
+        return []
+    frame = pd.read_parquet(path)
+    frame = frame[frame["split"] == "eval"].sort_values("pair_id", kind="stable")
+    return (frame if max_pairs is None else frame.head(max_pairs)).to_dict("records")
