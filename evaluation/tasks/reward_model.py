@@ -47,9 +47,10 @@ def reward_quality(
             0 equally, −1 worse, None unknown); None when there is no intent (real logs).
 
     Returns:
-        ``pair_accuracy``, ``brier``, ``ece``, ``reward_margin`` (mean r(c) − r(r)),
-        ``n_pairs`` (the stage logs them as ``reward/<name>``); with signs that separate some pair also ``intent_agreement``,
-        ``label_intent_agreement`` and ``n_intent_pairs``. No pairs: ``n_pairs`` only.
+        ``pair_accuracy``, ``brier``, ``ece``, ``reward_margin`` (mean r(c) − r(r)) and ``n_pairs`` (the
+        stage logs them as ``reward/<name>``); with signs also ``n_intent_pairs``, the pairs the intent
+        separates, and where there are any ``intent_agreement`` and ``label_intent_agreement``. No pairs:
+        ``n_pairs`` only.
 
     Raises:
         ValueError: the sequences differ in length.
@@ -69,11 +70,13 @@ def reward_quality(
         "reward_margin": float(margin.mean()),
         "n_pairs": float(c.size),
     }
-    separated = [(m, s) for m, s in zip(margin, signs or [], strict=False) if s in (1, -1)]
+    if signs is None:
+        return out
+    separated = [(m, s) for m, s in zip(margin, signs, strict=True) if s in (1, -1)]
+    out["n_intent_pairs"] = float(len(separated))
     if separated:
         out["intent_agreement"] = float(np.mean([m * s > 0 for m, s in separated]))
         out["label_intent_agreement"] = float(np.mean([s > 0 for _, s in separated]))
-        out["n_intent_pairs"] = float(len(separated))
     return out
 
 

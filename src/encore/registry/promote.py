@@ -1,4 +1,4 @@
-"""The promotion gate: evaluate a candidate and the champion on one eval set, decide, move the alias or not.
+"""The promotion gate's parts: the rule, evaluating a registered version, moving aliases (`registry.promotion` runs them).
 
 The rule (:func:`decide`), with the defaults::
 
