@@ -261,7 +261,8 @@ class _RecipeBase(_Section):
         """
         from encore.train.trl_config import trl_default  # imports TRL
 
-        if stage in BY_NAME and method(stage).implicit_beta:
+        declared = BY_NAME.get(stage)
+        if declared is not None and declared.implicit_beta:
             return float(self.section(stage).args.get("beta", trl_default(stage, "beta")))
         return float(trl_default("dpo", "beta"))
 

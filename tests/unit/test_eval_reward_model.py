@@ -38,7 +38,7 @@ def test_a_sure_and_wrong_model_is_miscalibrated_a_sure_and_right_one_is_not() -
     assert wrong["pair_accuracy"] == 0.0 and wrong["ece"] > 0.99
     assert wrong["brier"] > 0.99 > 0.01 > right["brier"]
     assert "n_intent_pairs" not in right  # no intent: real logs
-    assert reward_quality([1.0], [0.0], [0]) | {} == pytest.approx(
+    assert reward_quality([1.0], [0.0], [0]) == pytest.approx(
         reward_quality([1.0], [0.0]) | {"n_intent_pairs": 0.0}
     )  # intents that separate no pair: counted, no agreement
     # 70 % sure of the chosen side on every pair, and the chosen side is the label: 30 % under-confident.
