@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,9 +18,6 @@ from encore import cli_registry
 from encore.config import Recipe, RecipeError, load_recipe
 from encore.methods import METHODS
 from encore.progress import command_output
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(help="encore: preference-tuned playlist LLMs from logged feedback.", no_args_is_help=True)
 train_app = typer.Typer(help="Run one training stage.", no_args_is_help=True)
