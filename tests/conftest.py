@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +68,44 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("ENCORE_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "encore"))
+
+
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_process_state() -> Iterator[None]:
+    """Each test leaves MLflow's process-wide state as it found it: the URIs, their env vars, the active experiment.
+
+    `mlflow.set_experiment` in one test otherwise leaves its experiment id active for the next, which then
+    starts its runs in whatever experiment has that id in *its* store (seen in CI: a run meant for
+    `Default` landed in the next test's own experiment). Wider-scoped fixtures that set a store stay in force:
+    their state is what each test finds and is given back.
+    """
+    env = {name: os.environ.get(name) for name in _MLFLOW_ENV}
+    before = _mlflow_globals()
+    yield
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if before is not None or "mlflow.tracking.fluent" in sys.modules:
+        fluent, tracking, registry = _mlflow_modules()
+        fluent._active_experiment_id, tracking._tracking_uri, registry._registry_uri = before or (None, None, None)
+
+
+def _mlflow_modules() -> tuple[Any, Any, Any]:
+    from mlflow.tracking import fluent
+    from mlflow.tracking._model_registry import utils as registry
+    from mlflow.tracking._tracking_service import utils as tracking
+
+    return fluent, tracking, registry
+
+
+def _mlflow_globals() -> tuple[Any, Any, Any] | None:
+    """The active experiment id, tracking URI and registry URI; None while MLflow is not imported."""
+    if "mlflow.tracking.fluent" not in sys.modules:
+        return None
+    fluent, tracking, registry = _mlflow_modules()
+    return fluent._active_experiment_id, tracking._tracking_uri, registry._registry_uri

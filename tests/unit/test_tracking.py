@@ -20,6 +20,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
         patch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
         mlflow.set_tracking_uri(uri)
+        mlflow.tracking.fluent._active_experiment_id = None  # another module's experiment, in another store
         yield uri
     mlflow.tracking.fluent._active_experiment_id = None
     mlflow.set_tracking_uri(None)
