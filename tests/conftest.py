@@ -92,7 +92,11 @@ def _mlflow_process_state() -> Iterator[None]:
             os.environ[name] = value
     if before is not None or "mlflow.tracking.fluent" in sys.modules:
         fluent, tracking, registry = _mlflow_modules()
-        fluent._active_experiment_id, tracking._tracking_uri, registry._registry_uri = before or (None, None, None)
+        fluent._active_experiment_id, tracking._tracking_uri, registry._registry_uri = before or (
+            None,
+            None,
+            None,
+        )
 
 
 def _mlflow_modules() -> tuple[Any, Any, Any]:
