@@ -259,8 +259,6 @@ def train_reranker(
     """
     config = json.loads((prepared / "manifest.json").read_text())["config"]
     responses = pd.read_parquet(prepared / "validated" / "responses")
-    interactions = pd.read_parquet(prepared / "validated" / "interactions")
-    catalog = pd.read_parquet(prepared / "validated" / "catalog")
     side = {str(u): split_of(str(u), float(config["eval_fraction"])) for u in responses["user_key"].unique()}
     train = {u for u, s in side.items() if s == "train"}
     leaked = train & set(pd.read_parquet(prepared / "eval", columns=["user_key"])["user_key"])
@@ -268,10 +266,39 @@ def train_reranker(
         raise ValueError(
             f"eval rows of {len(leaked)} user(s) fall on the training side, e.g. {min(leaked)!r}"
         )
+    return reranker_from_logs(
+        responses,
+        pd.read_parquet(prepared / "validated" / "interactions"),
+        pd.read_parquet(prepared / "validated" / "catalog"),
+        train,
+        seed,
+        weights=weights,
+        early_skip=early_skip,
+        track_clip=track_clip,
+    )
+
+
+def reranker_from_logs(
+    responses: pd.DataFrame,
+    interactions: pd.DataFrame,
+    catalog: pd.DataFrame,
+    train: set[str],
+    seed: int,
+    *,
+    weights: Mapping[str, float],
+    early_skip: float,
+    track_clip: float,
+) -> tuple[Reranker | None, dict[str, float]]:
+    """:func:`train_reranker` on validated log frames: fit on the ``train`` users' responses, measure on the rest.
+
+    The flywheel (``encore.flywheel``) calls it with the prepared logs and the rounds' own logs appended.
+    """
     rewards = track_rewards(interactions, weights, early_skip, track_clip)
     parser = Retriever(catalog)
     groups = ranking_groups(responses, rewards, catalog, parser, train)
-    heldout = ranking_groups(responses, rewards, catalog, parser, set(side) - train)
+    heldout = ranking_groups(
+        responses, rewards, catalog, parser, set(responses["user_key"].astype(str)) - train
+    )
     figures: dict[str, float] = {
         "train_rows": len(groups),
         "train_groups": groups["response_id"].nunique(),

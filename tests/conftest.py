@@ -18,7 +18,14 @@ os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
 # The integration modules that read the one smoke pipeline run (tests/integration/conftest.py): under
 # xdist they run on one worker, so that the run is made once and no two workers use it at the same time.
 SMOKE_RUN_MODULES = frozenset(
-    {"test_browser.py", "test_collect.py", "test_notebooks.py", "test_pipeline.py", "test_serving.py"}
+    {
+        "test_browser.py",
+        "test_collect.py",
+        "test_flywheel.py",
+        "test_notebooks.py",
+        "test_pipeline.py",
+        "test_serving.py",
+    }
 )
 
 

@@ -252,6 +252,20 @@ def collect(
     )
 
 
+@app.command()
+def flywheel(recipe: RecipeArg, set_: SetOpt = None) -> None:
+    """On-policy rounds ranked by a reward model learnt from the logs, against SFT given the same steps."""
+    r = _load(recipe, set_)
+    with _reported(r):
+        from encore import tracking
+        from encore.flywheel.loop import run
+        from encore.flywheel.scoring import summary_table
+
+        tracking.setup(r)
+        results = run(r)
+    console.print(summary_table(results, f"round-{r.flywheel.rounds}"))
+
+
 @app.command("eval")
 def eval_cmd(recipe: RecipeArg, set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Evaluate base / SFT / the preference policy on the held-out requests."""

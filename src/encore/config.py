@@ -171,6 +171,21 @@ class RegisterConfig(_Section):
         return floors
 
 
+class FlywheelConfig(_Section):
+    """`encore flywheel`: on-policy rounds ranked by a reward model learnt from the logs (docs/flywheel.md)."""
+
+    rounds: int = Field(2, ge=1)
+    samples: int = Field(4, ge=2)  # playlists sampled per training request and round
+    temperature: float = Field(1.0, gt=0)
+    margin: float = Field(0.05, ge=0)  # least reward gap between the chosen and the rejected sample
+    length_tolerance: int = Field(2, ge=0)  # most answer lines the rejected sample may differ by
+    max_prompts: int | None = Field(None, ge=1)  # training requests a round samples (None: all)
+    max_requests: int | None = Field(None, ge=1)  # held-out requests each policy is scored on (None: all)
+    # DPO's `rpo_alpha`-style NLL on the chosen side comes from `dpo.args`; the control continues SFT
+    # with the rounds' own optimiser settings and step count on the `sft` rows (the matched compute).
+    control: bool = True
+
+
 class TrackingConfig(_Section):
     # `MLFLOW_TRACKING_URI` in the environment overrides this.
     uri: str = "sqlite:///mlruns/mlflow.db"
@@ -195,6 +210,7 @@ class _RecipeBase(_Section):
     # `register` would shadow ABCMeta.register on a pydantic model: the YAML key is `register`.
     registry: RegisterConfig = Field(default_factory=RegisterConfig, alias="register")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    flywheel: FlywheelConfig = Field(default_factory=FlywheelConfig)
 
     def section(self, stage: str) -> TrainStageConfig:
         """The recipe section of training stage `stage` (`recipe.section("dpo").args`)."""

@@ -193,16 +193,19 @@ def stage_run(recipe: Recipe, stage: str) -> Iterator[mlflow.ActiveRun]:
 
 
 @contextmanager
-def training_run(recipe: Recipe, stage: str) -> Iterator[mlflow.ActiveRun | None]:
+def training_run(
+    recipe: Recipe, stage: str, stage_dir: Path | None = None
+) -> Iterator[mlflow.ActiveRun | None]:
     """`stage_run` for a training stage: resumable, and None on the ranks that must not log.
 
     Rank 0 (or the only process) opens the stage's run and records it in `<out>/<stage>/run.json`
     with its status. When that record says the run did not finish and a checkpoint exists (or
     `--resume` asks), training continues from the last checkpoint in the same MLflow run, tagged
     `encore.resumed_from_step` (see `encore.train.resume`). Every other rank makes the same
-    decision from the same files, yields None and leaves MLflow alone.
+    decision from the same files, yields None and leaves MLflow alone. `stage_dir` (default `<out>/<stage>`)
+    holds the record and checkpoints: a flywheel round trains its stage under its own directory.
     """
-    stage_dir = recipe.out / stage
+    stage_dir = recipe.out / stage if stage_dir is None else stage_dir
     point = resume.plan(stage_dir, resume.requested())
     if not is_main_process():
         with resume.active(point):

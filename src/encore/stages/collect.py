@@ -12,6 +12,7 @@ playlists' length and grounding.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def read_logs(raw: Path) -> dict[str, list[dict[str, Any]]]:
     return logs
 
 
-def train_prompts(recipe: Recipe, responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def train_prompts(recipe: Recipe, responses: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """:func:`prompts_of` the training users, split as prep splits them (same key, same fraction)."""
     key = recipe.hash_key
     return [
@@ -58,6 +59,17 @@ def train_prompts(recipe: Recipe, responses: list[dict[str, Any]]) -> list[dict[
         for r in prompts_of(responses)
         if split_of(user_key_of(str(r["user_id"]), key), recipe.prep.eval_fraction) == "train"
     ]
+
+
+def listeners(recipe: Recipe, logs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The recipe's simulated users by id, checked against the logs' catalog (the one they were made with)."""
+    sim = recipe.data.simulator
+    catalog = make_catalog(recipe.seed, n_artists=sim.n_artists, n_tracks=sim.n_tracks)
+    if sorted(catalog["track_id"]) != sorted(str(t["track_id"]) for t in logs["catalog"]):
+        raise UserFacingError(
+            f"{recipe.out / 'raw'}: the catalog is not the recipe's simulated one; run `encore prep`"
+        )
+    return {u.user_id: u for u in make_users(catalog, sim.n_users, np.random.default_rng([recipe.seed, 1]))}
 
 
 def main(
@@ -89,14 +101,8 @@ def main(
     missing = [str(a) for a in adapters if not a.exists()]
     if missing:
         raise UserFacingError(f"no trained adapter for {model!r}: {', '.join(missing)}")
-    sim = recipe.data.simulator
     logs = read_logs(recipe.out / "raw")
-    catalog = make_catalog(recipe.seed, n_artists=sim.n_artists, n_tracks=sim.n_tracks)
-    if sorted(catalog["track_id"]) != sorted(str(t["track_id"]) for t in logs["catalog"]):
-        raise UserFacingError(
-            f"{recipe.out / 'raw'}: the catalog is not the recipe's simulated one; run `encore prep`"
-        )
-    users = {u.user_id: u for u in make_users(catalog, sim.n_users, np.random.default_rng([recipe.seed, 1]))}
+    users = listeners(recipe, logs)
     tracks = {str(t["track_id"]): as_prompt_track(t) for t in logs["catalog"]}
     index = catalog_key_index(list(tracks.values()))
     prompts = train_prompts(recipe, logs["responses"])[:max_prompts]

@@ -53,13 +53,31 @@ class PreferenceStage:
 
 def train(recipe: Recipe, stage: PreferenceStage) -> Path:
     """Train `stage`'s adapter on top of the earlier stages' model; returns `<out>/<stage>/adapter`."""
+    prepared = recipe.out / "prepared" / stage.data
+    before = [recipe.out / s / "adapter" for s in recipe.adapters_before(stage.name)]
+    train_on(recipe, stage, prepared, before, recipe.out / stage.name, merged=recipe.merged_dir(stage.name))
+    return recipe.out / stage.name / "adapter"
+
+
+def train_on(
+    recipe: Recipe,
+    stage: PreferenceStage,
+    prepared: Path,
+    before: list[Path],
+    stage_dir: Path,
+    *,
+    merged: Path | None = None,
+) -> Path | None:
+    """One run of `stage`'s trainer on the `train` rows of `prepared`, from the base with `before` merged in.
+
+    The adapter goes to `<stage_dir>/adapter` (returned; None on the ranks that do not log) and into the
+    run's artifacts; with `merged`, the policy up to it also as merged weights there. A flywheel round
+    (`encore.flywheel`) calls it with its own pairs, its policy's adapters and its directory.
+    """
     set_seed(recipe.seed)
     section = recipe.section(stage.name)
-    prepared = recipe.out / "prepared" / stage.data
-    stage_dir = recipe.out / stage.name
     adapter_dir = stage_dir / "adapter"
-    before = [recipe.out / s / "adapter" for s in recipe.adapters_before(stage.name)]
-    with training_run(recipe, stage.name) as run:
+    with training_run(recipe, stage.name, stage_dir) as run:
         rows = read_split(prepared, "train")
         if run is not None:  # rank 0 (or the only process) talks to MLflow
             log_training_data(rows, prepared, f"{stage.data}-train")
@@ -91,13 +109,10 @@ def train(recipe: Recipe, stage: PreferenceStage) -> Path:
             )
         metrics = train_adapter(trainer, adapter_dir)
         if run is None:
-            return adapter_dir  # another rank of a distributed run: rank 0 saved the adapter and logs
+            return None  # another rank of a distributed run: rank 0 saved the adapter and logs
         extra = stage.metrics(rows) if stage.metrics else {}
         mlflow.log_metrics({**metrics, "train/examples": float(len(rows)), **extra})
         publish_adapter(
-            [*before, adapter_dir],
-            recipe.base_model,
-            recipe.merged_dir(stage.name),
-            trust_remote_code=recipe.trust_remote_code,
+            [*before, adapter_dir], recipe.base_model, merged, trust_remote_code=recipe.trust_remote_code
         )
     return adapter_dir
