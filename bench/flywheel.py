@@ -11,6 +11,7 @@ policy against the control. Last line::
 the control's mean, so +0.05 is +5 %. Every figure is over the same held-out requests.
 
     .venv/bin/python bench/flywheel.py [--out outputs/flywheel-lab] [--set flywheel.rounds=1]
+    .venv/bin/python bench/flywheel.py --reuse outputs/flywheel-lab --out outputs/flywheel-t03 --set flywheel.temperature=0.3
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -45,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", type=Path, default=RECIPE)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "flywheel-lab")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="an earlier --out: copy its prepared data, logs and SFT adapter, run only the loop",
+    )
     args = parser.parse_args(argv)
     out = args.out.resolve()
     store = f"sqlite:///{out / 'mlflow.db'}"
@@ -52,11 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     flags = [x for s in sets for x in ("--set", s)]
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     out.mkdir(parents=True, exist_ok=True)
-    seconds = {
-        "prep": encore("prep", str(args.recipe), *flags, env=env),
-        "sft": encore("train", "sft", str(args.recipe), *flags, env=env),
-        "flywheel": encore("flywheel", str(args.recipe), *flags, env=env),
-    }
+    seconds: dict[str, float] = {}
+    if args.reuse is None:
+        seconds["prep"] = encore("prep", str(args.recipe), *flags, env=env)
+        seconds["sft"] = encore("train", "sft", str(args.recipe), *flags, env=env)
+    else:  # a loop variant on the same SFT model
+        for part in ("prepared", "raw", "sft"):
+            shutil.copytree(args.reuse.resolve() / part, out / part, dirs_exist_ok=True)
+    seconds["flywheel"] = encore("flywheel", str(args.recipe), *flags, env=env)
     results = json.loads((out / "flywheel" / "metrics.json").read_text())
     client = mlflow.MlflowClient(store)
     rounds = sorted(
