@@ -78,7 +78,7 @@ def test_each_round_is_a_nested_run_with_its_reward_model_data_and_policy(wheel:
         assert dpo.data.tags["encore.stage"] == "dpo" and dpo.data.metrics["train/steps"] == 2
         assert [d.dataset.name for d in dpo.inputs.dataset_inputs] == ["pairs-train"]
     metrics = json.loads((wheel["out"] / "metrics.json").read_text())
-    assert list(metrics) == ["sft", "round-1", "round-2", "control"]
+    assert metrics.keys() == {"sft", "round-1", "round-2", "control"}
     assert all(m["n_requests"] == 12 for m in metrics.values())
     assert parent.data.metrics["flywheel/preference_steps"] == 4  # two rounds of two steps
     assert "round-2 − control (paired over the same requests):" in wheel["stdout"]
