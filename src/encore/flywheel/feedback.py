@@ -39,7 +39,7 @@ class RoundLogs:
     prepared: Path
 
     @classmethod
-    def from_prepared(cls, prepared: Path, key: str) -> RoundLogs:
+    def from_prepared(cls, prepared: Path) -> RoundLogs:
         config = json.loads((prepared / "manifest.json").read_text())["config"]
         return cls(
             pd.read_parquet(prepared / "validated" / "responses"),
@@ -100,7 +100,7 @@ def fit_reward(
     ), figures
 
 
-def reward_figures(reward: PlaylistReward, recipe: Recipe) -> dict[str, float]:
+def reward_figures(reward: PlaylistReward, catalog: pd.DataFrame, recipe: Recipe) -> dict[str, float]:
     """The reward model as a model on the held-out users' logged pairs (`evaluation.tasks.reward_model`)."""
     prepared = recipe.out / "prepared"
     pairs = eval_pairs(prepared, MAX_HELDOUT_PAIRS)
@@ -116,6 +116,5 @@ def reward_figures(reward: PlaylistReward, recipe: Recipe) -> dict[str, float]:
         chosen.append(reward.score_pair_side(pair["prompt"], pair["chosen"][-1]["content"], history))
         rejected.append(reward.score_pair_side(pair["prompt"], pair["rejected"][-1]["content"], history))
     prompts = logged_intents(recipe.out / "raw", recipe.hash_key)
-    catalog = pd.read_parquet(prepared / "validated" / "catalog")
     signs = pair_signs(pd.DataFrame(pairs), prompts, catalog) if prompts is not None else None
     return reward_quality(chosen, rejected, signs)

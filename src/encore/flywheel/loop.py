@@ -83,7 +83,7 @@ def run(recipe: Recipe) -> dict[str, EvalResult]:
     catalog = pd.read_parquet(prepared / "validated" / "catalog")
     requests = training_requests(recipe, logs["responses"], catalog_tracks(catalog), fw.max_prompts)
     rows = eval_rows(prepared, fw.max_requests)
-    history = RoundLogs.from_prepared(prepared, recipe.hash_key)
+    history = RoundLogs.from_prepared(prepared)
     results: dict[str, EvalResult] = {}
     with stage_run(recipe, "flywheel"):
         mlflow.log_params({f"flywheel.{k}": v for k, v in fw.model_dump().items()})
@@ -95,7 +95,7 @@ def run(recipe: Recipe) -> dict[str, EvalResult]:
             record = _read_record(round_dir)
             if record.get("status") != "FINISHED":
                 record = _round(
-                    recipe, stage, k, policy, requests, logs, users, history, rows, catalog, round_dir
+                    recipe, stage, k, policy, requests, logs, users, history, catalog, round_dir, record
                 )
             logs = read_logs(round_dir / "raw")
             history.add_raw(round_dir / "raw", recipe.hash_key, first_new=record["first_new"])
@@ -152,15 +152,15 @@ def _round(
     logs: dict[str, list[dict[str, Any]]],
     users: dict[str, Any],
     history: RoundLogs,
-    rows: list[dict],
     catalog: pd.DataFrame,
     round_dir: Path,
+    previous: dict[str, Any],
 ) -> dict[str, Any]:
-    """Round `k` (module docstring, steps 1–4); returns its record (`round.json`)."""
+    """Round `k` (module docstring, steps 1–4); returns its record (`round.json`). `previous`: the record
+    of an unfinished try, whose MLflow run the round continues."""
     fw = recipe.flywheel
     tracks, records = catalog_tracks(catalog), catalog_records(catalog)
     index = catalog_key_index(list(tracks.values()))
-    previous = _read_record(round_dir)
     with mlflow.start_run(
         run_id=previous.get("run_id"), run_name=None if previous else f"round-{k}", nested=True
     ) as run:
@@ -190,7 +190,7 @@ def _round(
         rewards = [[reward.score_row(r, text) for text in s] for r, s in zip(requests, samples, strict=True)]
         intents = {str(i["response_id"]): i["intent"] for i in logs["intents"]}
         figures |= _best_of_n(requests, samples, rewards, intents, tracks, records, index)
-        figures |= reward_figures(reward, recipe)
+        figures |= reward_figures(reward, catalog, recipe)
         mlflow.log_metrics({f"reward/{k_}": v for k_, v in figures.items()})
         frame = pd.DataFrame(
             {"prompt_id": [r["prompt_id"] for r in requests for _ in range(fw.samples)],

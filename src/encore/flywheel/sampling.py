@@ -11,11 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from encore.config import Recipe
 from encore.stages.collect import train_prompts
-from encore.train.lora import load_policy
+from encore.stages.evaluate import policy_on_device
 from evaluation.score import score_row
 from playlist.generate import generate_playlists
 from playlist.grounding import ground_completion
@@ -55,8 +53,7 @@ def sample_playlists(
     seed: int,
 ) -> list[list[str]]:
     """`samples` answers per prompt from the policy `adapters` make: sample j is seeded `seed + j`."""
-    model, tokenizer = load_policy(recipe.base_model, adapters, trust_remote_code=recipe.trust_remote_code)
-    model.to("cuda" if torch.cuda.is_available() else "cpu")  # type: ignore[arg-type]
+    model, tokenizer = policy_on_device(recipe, adapters)
     per_sample = [
         generate_playlists(
             model,

@@ -14,23 +14,20 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-import torch
 from transformers import set_seed
 
 from encore.config import Recipe
+from encore.stages.evaluate import greedy_playlists, policy_on_device
 from encore.tracking import write_json
-from encore.train.lora import load_policy
 from evaluation.paired import PAIRED_METRICS, PairedDelta, paired_delta
 from evaluation.score import EvalResult, score_playlists
-from playlist.generate import generate_playlists
 
 # What the flywheel reports per policy, and its paired differences (+1: higher is better).
 FLYWHEEL_METRICS: dict[str, int] = {
     **PAIRED_METRICS,
-    "format_valid": 1,
     "distinct_artist_ratio": 1,
     "mean_popularity": -1,
-    "n_lines": 0,
+    "n_lines": 1,  # a count: its better and worse say longer and shorter
 }
 
 
@@ -44,15 +41,8 @@ def evaluate_policy(
         saved = json.loads(cache.read_text())
         return EvalResult(metrics=saved["metrics"], per_row=saved["per_row"])
     set_seed(recipe.seed)
-    model, tokenizer = load_policy(recipe.base_model, adapters, trust_remote_code=recipe.trust_remote_code)
-    model.to("cuda" if torch.cuda.is_available() else "cpu")  # type: ignore[arg-type]
-    completions = generate_playlists(
-        model,
-        tokenizer,
-        [r["prompt"] for r in rows],
-        max_new_tokens=recipe.eval.max_new_tokens,
-        batch_size=recipe.eval.batch_size,
-    )
+    model, tokenizer = policy_on_device(recipe, adapters)
+    completions = greedy_playlists(recipe, model, tokenizer, rows)
     del model
     gc.collect()
     result = score_playlists(completions, rows, catalog, seed=recipe.seed, n_replays=recipe.eval.sim_replays)
@@ -67,7 +57,7 @@ def paired_report(
     """`final` minus each of `baselines`, per request, on :data:`FLYWHEEL_METRICS`."""
     return {
         base: [
-            paired_delta(results[base].per_row, results[final].per_row, metric, higher or 1)
+            paired_delta(results[base].per_row, results[final].per_row, metric, higher)
             for metric, higher in FLYWHEEL_METRICS.items()
         ]
         for base in baselines

@@ -18,13 +18,11 @@ from typing import Any
 
 import mlflow
 import numpy as np
-import torch
 
 from encore.config import Recipe
 from encore.errors import UserFacingError
-from encore.stages.evaluate import adapters_for
+from encore.stages.evaluate import adapters_for, policy_on_device
 from encore.tracking import stage_run
-from encore.train.lora import load_policy
 from playlist.generate import generate_playlists
 from playlist.grounding import ground_completion
 from playlist.keys import split_of, user_key_of
@@ -122,10 +120,7 @@ def main(
                 "collect.max_prompts": "all" if max_prompts is None else max_prompts,
             }
         )
-        policy_model, tokenizer = load_policy(
-            recipe.base_model, adapters, trust_remote_code=recipe.trust_remote_code
-        )
-        policy_model.to("cuda" if torch.cuda.is_available() else "cpu")  # type: ignore[arg-type]
+        policy_model, tokenizer = policy_on_device(recipe, adapters)
         messages = [
             render_prompt(p["request"], p["history"], [tracks[str(c)] for c in p["candidates"]])
             for p in prompts

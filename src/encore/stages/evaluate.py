@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import gc
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -66,6 +68,27 @@ def adapters_for(recipe: Recipe, model: str) -> list[Path]:
     return [recipe.out / stage / "adapter" for stage in stages]
 
 
+def policy_on_device(recipe: Recipe, adapters: list[Path]) -> tuple[Any, Any]:
+    """The policy `adapters` make (`load_policy`) and its tokenizer, on the GPU when there is one."""
+    model, tokenizer = load_policy(recipe.base_model, adapters, trust_remote_code=recipe.trust_remote_code)
+    # Generation and pair scoring follow the model; transformers types `to` as taking a model.
+    model.to("cuda" if torch.cuda.is_available() else "cpu")  # type: ignore[arg-type]
+    return model, tokenizer
+
+
+def greedy_playlists(
+    recipe: Recipe, model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """The model's greedy answer to each row's `prompt`, with the recipe's eval decoding settings."""
+    return generate_playlists(
+        model,
+        tokenizer,
+        [r["prompt"] for r in rows],
+        max_new_tokens=recipe.eval.max_new_tokens,
+        batch_size=recipe.eval.batch_size,
+    )
+
+
 def main(recipe: Recipe) -> dict[str, EvalResult]:
     """Generate and score every model of `eval.models`; logs `eval/<model>/<metric>` and a report."""
     final = recipe.final_model
@@ -82,18 +105,8 @@ def main(recipe: Recipe) -> dict[str, EvalResult]:
         pairs = eval_pairs(prepared, recipe.eval.pair_limit)
         for name in recipe.eval_models:
             set_seed(recipe.seed)
-            model, tokenizer = load_policy(
-                recipe.base_model, adapters_for(recipe, name), trust_remote_code=recipe.trust_remote_code
-            )
-            # Generation and pair scoring follow the model; transformers types `to` as taking a model.
-            model.to("cuda" if torch.cuda.is_available() else "cpu")  # type: ignore[arg-type]
-            completions = generate_playlists(
-                model,
-                tokenizer,
-                [r["prompt"] for r in rows],
-                max_new_tokens=recipe.eval.max_new_tokens,
-                batch_size=recipe.eval.batch_size,
-            )
+            model, tokenizer = policy_on_device(recipe, adapters_for(recipe, name))
+            completions = greedy_playlists(recipe, model, tokenizer, rows)
             results[name] = score_playlists(
                 completions, rows, catalog, seed=recipe.seed, n_replays=recipe.eval.sim_replays
             )
