@@ -1,8 +1,8 @@
-# Sourced by run.sh and onpolicy.sh on the CUDA machine, after setup.sh (README.md): joins the GGUF,
+# Sourced by run.sh, onpolicy.sh and flywheel.sh on the CUDA machine, after setup.sh (README.md): joins the GGUF,
 # sets up the environment, and defines `encore` (a stage with its log kept in $OUT/log.txt),
 # `elapsed`, `save` (the MLflow stores, eval reports, run records and round logs in results.tgz, and
 # the newest adapters in 15 MB pieces), `variants` (DPO variants on one SFT adapter, one after the
-# other) and `parallel_variants` (the same, all at once).
+# other), `parallel_variants` (the same, all at once) and `save_flywheel` (flywheel.sh's results).
 work=/tmp/encore-gpu
 out="${OUT:-$work/out}"; mkdir -p "$out"
 t0=$(date +%s)
@@ -86,4 +86,13 @@ print(max(rows)[1] if rows else "none")
 PY
 )"
   ADAPTERS="/$best/\(dpo\|kto\|orpo\|simpo\|grpo\)/adapter$\|/$name/sft/adapter$" save
+}
+save_flywheel() {  # save_flywheel NAME: flywheel.sh's results.tgz and adapters.tgz.* (its header says what)
+  local name="$1" records
+  rm -f "$out"/adapters.tgz.*
+  records="$(find "outputs/$name/flywheel" "outputs/$name/sft" -name '*.json' -o -name '*.parquet' -o -name '*.jsonl' 2>/dev/null)"
+  # shellcheck disable=SC2086  # the records are paths without spaces, one per word
+  tar czf "$out/results.tgz" mlruns/*.db $records 2>/dev/null
+  find "outputs/$name" -path '*/adapter/adapter_model.safetensors' \
+    | sed 'p; s|_model.safetensors$|_config.json|' | tar czf - -T - 2>/dev/null | split -b 15m - "$out/adapters.tgz."
 }

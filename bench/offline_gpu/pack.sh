@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Pack what a bare CUDA machine without a package index needs to run encore's stages (see README.md):
-# the wheels of wheels.txt for its Python, and the SmolLM2 GGUF in two halves, under .offline_gpu/.
+# the wheels of wheels.txt for its Python (and of wheels-flywheel.txt, for `encore flywheel`), and the
+# SmolLM2 GGUF in two halves, under .offline_gpu/.
 #
 #   bench/offline_gpu/pack.sh [--python-version 3.12] [--first-bytes 40000000]
 set -euo pipefail
@@ -21,8 +22,13 @@ rm -rf "$out" && mkdir -p "$out/whl"
   --implementation cp --abi "cp${py_version/./}" --abi abi3 --abi none \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 --platform any -d "$out/whl" -r "$root/bench/offline_gpu/wheels.txt"
+# The flywheel's reward model (LightGBM, SciPy): a call of their own, beside the first call's 64 MiB
+"$python" -m pip download -q --no-deps --only-binary=:all: --python-version "$py_version" \
+  --implementation cp --abi "cp${py_version/./}" --abi abi3 --abi none \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
+  --platform manylinux2014_x86_64 --platform any -d "$out/whl-flywheel" -r "$root/bench/offline_gpu/wheels-flywheel.txt"
 gguf="$("$python" -c 'from encore.models.smollm2 import gguf_path; print(gguf_path())')"
 head -c "$first" "$gguf" > "$out/gguf.part1"
 tail -c +"$((first + 1))" "$gguf" > "$out/gguf.part2"
 sha256sum "$gguf" | cut -d' ' -f1 > "$out/gguf.sha256"
-du -sh "$out/whl" "$out"/gguf.part*
+du -sh "$out/whl" "$out/whl-flywheel" "$out"/gguf.part*

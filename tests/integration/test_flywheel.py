@@ -92,6 +92,19 @@ def test_the_control_continues_sft_for_the_rounds_steps(wheel: dict) -> None:
     assert (wheel["out"] / "control" / "sft" / "adapter" / "adapter_config.json").exists()
 
 
+def test_the_final_policy_is_registered_with_its_rounds_as_lineage(wheel: dict) -> None:
+    client = wheel["client"]
+    version = client.get_model_version_by_alias("playlist-generator", "candidate")
+    assert version.tags["stages"] == "sft+dpo-round-1+dpo-round-2"
+    metrics = json.loads((wheel["out"] / "metrics.json").read_text())
+    assert float(version.tags["metric.fulfillment"]) == pytest.approx(
+        metrics["round-2"]["fulfillment"], abs=1e-5
+    )
+    (register,) = [r for r in _runs(client) if r.info.run_id == version.tags["run_id"]]
+    assert register.data.tags["encore.stage"] == "register"
+    assert register.data.metrics["register/roundtrip_match"] == 1.0
+
+
 def test_each_round_shows_one_playlist_per_training_request_and_the_logs_grow(wheel: dict) -> None:
     original = _jsonl(wheel["workdir"] / "outputs" / "smoke" / "raw" / "responses.jsonl")
     one = _jsonl(wheel["out"] / "round-1" / "raw" / "responses.jsonl")

@@ -17,7 +17,8 @@ differences, final policy minus control and minus SFT, close the run.
 
 MLflow: a `flywheel` run, one nested `round-<k>` run per round (its samples and pairs as `mlflow.data`
 inputs, the reward model's figures `reward/…`, the policy's `eval/…`), the preference training nested in it,
-and a `control` run. `<out>/flywheel/round-<k>/round.json` records each round: a finished round is not
+and a `control` run; the final policy is registered (`register.name`, alias `register.alias`) when
+`register.enabled`. `<out>/flywheel/round-<k>/round.json` records each round: a finished round is not
 redone, and a crashed one starts again in its own MLflow run.
 """
 
@@ -39,7 +40,7 @@ from encore.flywheel.feedback import RoundLogs, fit_reward, reward_figures
 from encore.flywheel.pairs import round_pairs
 from encore.flywheel.sampling import intent_fulfillment, sample_playlists, shown_tracks, training_requests
 from encore.flywheel.scoring import evaluate_policy, paired_report
-from encore.stages import preference, sft
+from encore.stages import preference, register, sft
 from encore.stages.collect import listeners, read_logs
 from encore.stages.evaluate import eval_rows
 from encore.tracking import stage_run, write_json
@@ -126,6 +127,9 @@ def run(recipe: Recipe) -> dict[str, EvalResult]:
             )
         write_json(home / "metrics.json", {name: r.metrics for name, r in results.items()})
         mlflow.log_artifact(str(home / "metrics.json"), "flywheel")
+        if recipe.registry.enabled:
+            lineage = "+".join(["sft", *(f"{stage.name}-round-{k}" for k in range(1, fw.rounds + 1))])
+            register.register_policy(recipe, policy, lineage, results[final].metrics, home / "register")
     return results
 
 

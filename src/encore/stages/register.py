@@ -130,24 +130,35 @@ def final_metrics(recipe: Recipe) -> dict[str, float]:
 
 
 def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, str]:
-    """Register the final policy under `register.name` with alias `register.alias`; returns (name, version).
+    """Register the recipe's final policy (its trained stages' adapters) with `register_policy`."""
+    stages = recipe.policy_stages  # base → sft → the preference stage, whichever method ran
+    metrics = final_metrics(recipe) if metrics is None else metrics
+    return register_policy(
+        recipe, [recipe.out / s / "adapter" for s in stages], "+".join(stages) or "base", metrics
+    )
 
-    The version is tagged with its lineage (base model, recipe, stages, data fingerprint, git commit,
+
+def register_policy(
+    recipe: Recipe,
+    adapters: list[Path],
+    stages: str,
+    metrics: dict[str, float],
+    workdir: Path | None = None,
+) -> tuple[str, str]:
+    """Register the policy `adapters` make under `register.name` with alias `register.alias`; returns
+    (name, version).
+
+    The version is tagged with its lineage (base model, recipe, `stages`, data fingerprint, git commit,
     run), the eval set, primary metric and floors (`floor.<metric>`) that `encore promote` holds it to,
-    and its eval metrics (`metric.<name>`; `metrics` or, when run alone, the eval stage's `metrics.json`).
+    and its eval `metrics` (`metric.<name>`). `workdir` (default `<out>/register`) holds the merged model.
     """
     prepared = recipe.out / "prepared"
-    workdir = recipe.out / "register"
-    stages = recipe.policy_stages  # base → sft → the preference stage, whichever method ran
+    workdir = workdir or recipe.out / "register"
     manifest = json.loads((prepared / "manifest.json").read_text())
     check_prepared_format(prepared)
-    metrics = final_metrics(recipe) if metrics is None else metrics
     with stage_run(recipe, "register") as run:
         model, tokenizer = load_policy(
-            recipe.base_model,
-            [recipe.out / s / "adapter" for s in stages],
-            merge_last=True,
-            trust_remote_code=recipe.trust_remote_code,
+            recipe.base_model, adapters, merge_last=True, trust_remote_code=recipe.trust_remote_code
         )
         model.save_pretrained(str(workdir / "model"), safe_serialization=True)
         tokenizer.save_pretrained(str(workdir / "model"))
@@ -171,7 +182,7 @@ def main(recipe: Recipe, metrics: dict[str, float] | None = None) -> tuple[str, 
         tags = {
             "base_model": recipe.base_model,
             "recipe": recipe.name,
-            "stages": "+".join(stages) or "base",
+            "stages": stages,
             "data_fingerprint": data_fingerprint(manifest),
             "git_commit": git_commit(),
             "run_id": run.info.run_id,
