@@ -179,6 +179,8 @@ class FlywheelConfig(_Section):
     temperature: float = Field(1.0, gt=0)
     margin: float = Field(0.05, ge=0)  # least reward gap between the chosen and the rejected sample
     length_tolerance: int = Field(2, ge=0)  # most answer lines the rejected sample may differ by
+    # A track's worth is multiplied by this for each earlier line of the same artist (1: no penalty)
+    repeat_artist_worth: float = Field(1.0, ge=0, le=1)
     max_prompts: int | None = Field(None, ge=1)  # training requests a round samples (None: all)
     max_requests: int | None = Field(None, ge=1)  # held-out requests each policy is scored on (None: all)
     # DPO's `rpo_alpha`-style NLL on the chosen side comes from `dpo.args`; the control continues SFT

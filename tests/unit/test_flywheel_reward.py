@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
@@ -109,6 +111,23 @@ def test_a_repeat_or_a_line_outside_the_candidates_is_worth_nothing_and_length_c
     # One line where two were asked for: its worth, times length_score(1, 2) = 0.5.
     assert reward.score("folk, 2 songs", [], CANDIDATES, _answer("c2")) == pytest.approx(worth["f1"] * 0.5)
     assert reward.score("folk, 2 songs", [], CANDIDATES, "") == 0.0
+
+
+def test_a_second_track_of_an_artist_is_worth_less_when_asked(reward: PlaylistReward) -> None:
+    worth = reward.worth("folk, 2 songs", [], CANDIDATES)
+    # River by Nick Drake too: the answer names one artist twice.
+    tracks = {**reward.tracks, "f2": replace(reward.tracks["f2"], artist="Nick Drake")}
+    same = replace(reward, tracks=tracks)
+    assert same.score("folk, 2 songs", [], CANDIDATES, _answer("c2", "c4")) == pytest.approx(
+        (worth["f1"] + worth["f2"]) / 2
+    )  # off by default
+    halved = replace(reward, tracks=tracks, repeat_artist_worth=0.5)
+    assert halved.score("folk, 2 songs", [], CANDIDATES, _answer("c2", "c4")) == pytest.approx(
+        (worth["f1"] + 0.5 * worth["f2"]) / 2
+    )
+    assert replace(reward, repeat_artist_worth=0.5).score(
+        "folk, 2 songs", [], CANDIDATES, _answer("c2", "c4")
+    ) == pytest.approx((worth["f1"] + worth["f2"]) / 2)  # two artists: nothing to halve
 
 
 def test_a_prepared_pairs_prompt_is_read_back_to_its_candidates(reward: PlaylistReward) -> None:

@@ -96,7 +96,11 @@ def fit_reward(
         raise ValueError("the logs hold no examined track of a training user: nothing to learn a reward from")
     tracks = catalog_tracks(catalog)
     return PlaylistReward(
-        reranker, tracks, catalog_records(catalog), catalog_key_index(list(tracks.values()))
+        reranker,
+        tracks,
+        catalog_records(catalog),
+        catalog_key_index(list(tracks.values())),
+        repeat_artist_worth=recipe.flywheel.repeat_artist_worth,
     ), figures
 
 

@@ -12,6 +12,10 @@ text asks for (`length_score`, the eval's rule; 10 when the request names none):
     "c1 | …\\nc1 | …"            (1.0 + 0.0) / 2 × 1.0 = 0.50   a repeat is worth nothing
     "c1 | …"                    1.0 / 1 × 0.5         = 0.50   half the length asked for
 
+With `repeat_artist_worth` below 1 (`flywheel.repeat_artist_worth`), a track whose artist an earlier line
+already named is worth that much less for each such line (0.5: the second track of an artist counts half,
+the third a quarter): the programmatic check beside the learned model that playlists vary their artists.
+
 A mean over lines rather than a sum: a longer playlist is not worth more for being longer (saves per
 track, not per playlist). The hidden intent is never read: the reward sees what a production system sees,
 the request text, the candidates and the logs.
@@ -19,6 +23,7 @@ the request text, the candidates and the logs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +46,7 @@ class PlaylistReward:
     tracks: dict[str, Track]
     records: Mapping[str, Mapping[str, Any]]
     index: dict[tuple[str, str], str]
+    repeat_artist_worth: float = 1.0
     _worth: dict[tuple[str, tuple[str, ...]], dict[str, float]] = field(default_factory=dict, repr=False)
 
     def worth(self, request: str, history: Sequence[str], candidates: Sequence[str]) -> dict[str, float]:
@@ -64,7 +70,11 @@ class PlaylistReward:
             return 0.0
         worth = self.worth(request, history, candidates)
         named = [tid for tid in playlist.track_ids if tid in worth]
-        total = sum(worth[tid] for tid in dict.fromkeys(named))  # a repeated track counts once
+        total, by_artist = 0.0, Counter[str]()
+        for tid in dict.fromkeys(named):  # a repeated track counts once
+            artist = normalise(self.tracks[tid].artist)
+            total += worth[tid] * self.repeat_artist_worth ** by_artist[artist]
+            by_artist[artist] += 1
         wanted = requested_length(request) or DEFAULT_LENGTH
         return total / lines * length_score(lines, wanted)
 
