@@ -177,6 +177,8 @@ class FlywheelConfig(_Section):
     rounds: int = Field(2, ge=1)
     samples: int = Field(4, ge=2)  # playlists sampled per training request and round
     temperature: float = Field(1.0, gt=0)
+    # Answer 0 of each request greedy (what production shows, then a hard negative), the others sampled
+    greedy_first: bool = False
     margin: float = Field(0.05, ge=0)  # least reward gap between the chosen and the rejected sample
     length_tolerance: int = Field(2, ge=0)  # most answer lines the rejected sample may differ by
     # A track's worth is multiplied by this for each earlier line of the same artist (1: no penalty)

@@ -177,6 +177,7 @@ def _round(
             samples=fw.samples,
             temperature=fw.temperature,
             seed=recipe.seed + 1000 * k,
+            greedy_first=fw.greedy_first,
         )
         gc.collect()
         shown = {

@@ -13,7 +13,7 @@ from typing import Any
 
 from encore.config import Recipe
 from encore.stages.collect import train_prompts
-from encore.stages.evaluate import policy_on_device
+from encore.stages.evaluate import greedy_playlists, policy_on_device
 from evaluation.score import score_row
 from playlist.generate import generate_playlists
 from playlist.grounding import ground_completion
@@ -51,10 +51,15 @@ def sample_playlists(
     samples: int,
     temperature: float,
     seed: int,
+    greedy_first: bool = False,
 ) -> list[list[str]]:
-    """`samples` answers per prompt from the policy `adapters` make: sample j is seeded `seed + j`."""
+    """`samples` answers per prompt from the policy `adapters` make: sample j is seeded `seed + j`. With
+    `greedy_first`, answer 0 is the greedy one (the playlist production shows) and the others are sampled."""
     model, tokenizer = policy_on_device(recipe, adapters)
-    per_sample = [
+    greedy = (
+        [greedy_playlists(recipe, model, tokenizer, [{"prompt": p} for p in prompts])] if greedy_first else []
+    )
+    sampled = [
         generate_playlists(
             model,
             tokenizer,
@@ -65,9 +70,9 @@ def sample_playlists(
             temperature=temperature,
             seed=seed + j,
         )
-        for j in range(samples)
+        for j in range(len(greedy), samples)
     ]
-    return [list(texts) for texts in zip(*per_sample, strict=True)]
+    return [list(texts) for texts in zip(*greedy, *sampled, strict=True)]
 
 
 def shown_tracks(
