@@ -10,7 +10,6 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from encore.models import load_model, resolve_model
 from encore.train.data import eval_pairs
 from evaluation.tasks.preference_accuracy import (
     pair_logprobs,
@@ -46,19 +45,7 @@ def test_bad_inputs() -> None:
     assert preference_scores([]) == {"n_pairs": 0.0}
 
 
-CORPUS = [f"Request: {m} {g} please. c{i % 9} | Artist {i % 7} - Song {i % 11}" for i, (m, g) in enumerate(
-    (m, g) for m in ("mellow", "upbeat", "dark") for g in ("folk", "rock", "jazz"))] * 20  # fmt: skip
 TRACKS = [Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2), Track("t2", "Can", "Vitamin C", "rock")]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    root: Path = tmp_path_factory.mktemp("encore-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ENCORE_CACHE", str(root))
-        path = resolve_model("builtin:tiny", corpus=CORPUS)
-    torch.manual_seed(0)
-    return load_model(path)
 
 
 @pytest.fixture(scope="module")

@@ -5,28 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from encore.config import load_recipe
 from encore.flywheel import sampling
-from encore.models import load_model, resolve_model
 from playlist.generate import generate_playlists
 from playlist.prompts import Track, render_prompt
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = [f"Request: {m} {g} please. c{i % 9} | Artist {i % 7} - Song {i % 11}" for i, (m, g) in enumerate(
-    (m, g) for m in ("mellow", "upbeat", "dark") for g in ("folk", "rock", "jazz"))] * 20  # fmt: skip
 TRACKS = [Track("t1", "Nick Drake", "Pink Moon", "folk", 1972, 0.2), Track("t2", "Can", "Vitamin C", "rock")]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    root: Path = tmp_path_factory.mktemp("encore-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ENCORE_CACHE", str(root))
-        path = resolve_model("builtin:tiny", corpus=CORPUS)
-    torch.manual_seed(0)
-    return load_model(path)
 
 
 def test_greedy_first_puts_the_greedy_answer_first_and_keeps_the_samples_seeds(
