@@ -18,15 +18,15 @@ done
 out="$root/.offline_gpu"
 python="$root/.venv/bin/python"
 rm -rf "$out" && mkdir -p "$out/whl"
-"$python" -m pip download -q --no-deps --only-binary=:all: --python-version "$py_version" \
-  --implementation cp --abi "cp${py_version/./}" --abi abi3 --abi none \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux2014_x86_64 --platform any -d "$out/whl" -r "$root/bench/offline_gpu/wheels.txt"
+download() {  # download DIR REQUIREMENTS: the wheels of REQUIREMENTS for the device's Python, into DIR
+  "$python" -m pip download -q --no-deps --only-binary=:all: --python-version "$py_version" \
+    --implementation cp --abi "cp${py_version/./}" --abi abi3 --abi none \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 --platform any -d "$1" -r "$2"
+}
+download "$out/whl" "$root/bench/offline_gpu/wheels.txt"
 # The flywheel's reward model (LightGBM, SciPy): a call of their own, beside the first call's 64 MiB
-"$python" -m pip download -q --no-deps --only-binary=:all: --python-version "$py_version" \
-  --implementation cp --abi "cp${py_version/./}" --abi abi3 --abi none \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux2014_x86_64 --platform any -d "$out/whl-flywheel" -r "$root/bench/offline_gpu/wheels-flywheel.txt"
+download "$out/whl-flywheel" "$root/bench/offline_gpu/wheels-flywheel.txt"
 gguf="$("$python" -c 'from encore.models.smollm2 import gguf_path; print(gguf_path())')"
 head -c "$first" "$gguf" > "$out/gguf.part1"
 tail -c +"$((first + 1))" "$gguf" > "$out/gguf.part2"
